@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Makes this machine ready to run the tests and the local development stack:
+# Debian packages the tests use, and the Go-built control-plane binaries (cached).
+# Idempotent and quick when everything is present. `--quiet` prints only what it does.
+set -euo pipefail
+quiet=false
+[ "${1:-}" = "--quiet" ] && quiet=true
+hack=$(cd "$(dirname "$0")" && pwd)
+
+# docker-registry: the test registry; apache2-utils: htpasswd; openssl: test certificates;
+# util-linux: setpriv (kills harness processes with the test runner); skopeo: benchmarks.
+packages=(docker-registry apache2-utils openssl util-linux skopeo)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "need root (or sudo) to apt-get install ${missing[*]}" >&2; exit 1; }
+    sudo=sudo
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v go >/dev/null || { echo "Go is required to build the test control plane (https://go.dev/dl)" >&2; exit 1; }
+QUIET=$quiet "$hack/build-binaries.sh"
