@@ -7,7 +7,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
+import { KubeConfig } from "@kubernetes/client-node";
 import { startControlPlane } from "./control-plane.ts";
+import { installCrds } from "./crds.ts";
 import { stopAll } from "./processes.ts";
 import { startRegistry } from "./registry.ts";
 
@@ -43,6 +45,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
       startControlPlane(join(dir, "cluster")),
       startRegistry(join(dir, "registry")),
     ]);
+    const kc = new KubeConfig();
+    kc.loadFromFile(controlPlane.kubeconfigFile);
+    await installCrds(kc);
     project.provide("harnessDir", dir);
     project.provide("kubeconfig", controlPlane.kubeconfigFile);
     project.provide("apiServer", controlPlane.server);

@@ -1,0 +1,44 @@
+/** Installs the project's CRDs (from config/crd/) and waits until the API serves them. */
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import {
+  ApiextensionsV1Api,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1CustomResourceDefinition,
+} from "@kubernetes/client-node";
+import { parse } from "yaml";
+import { repoRoot } from "./binaries.ts";
+import { waitFor } from "./processes.ts";
+
+export function projectCrds(): V1CustomResourceDefinition[] {
+  const dir = join(repoRoot, "config", "crd");
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml"))
+    .map((f) => parse(readFileSync(join(dir, f), "utf8")) as V1CustomResourceDefinition);
+}
+
+export async function installCrds(
+  kc: KubeConfig,
+  crds: readonly V1CustomResourceDefinition[] = projectCrds(),
+): Promise<void> {
+  const api = kc.makeApiClient(ApiextensionsV1Api);
+  for (const crd of crds) {
+    const name = crd.metadata?.name ?? "";
+    await api.patchCustomResourceDefinition(
+      { name, body: crd, fieldManager: "hubmirror-test-harness", force: true },
+      setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
+    );
+    await waitFor(
+      `CRD ${name} to be established`,
+      async () => {
+        const current = await api.readCustomResourceDefinition({ name });
+        return current.status?.conditions?.some((c) => c.type === "Established" && c.status === "True")
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+  }
+}
