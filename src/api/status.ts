@@ -101,6 +101,13 @@ export const runSchema = z
     jobName: z.string().max(63).describe("Name of the run's Job."),
     trigger,
     generation: z.number().int().min(0).describe("The .metadata.generation the run mirrored."),
+    inputsHash: z
+      .string()
+      .max(64)
+      .optional()
+      .describe(
+        "Hash of what the run mirrored (image set, registry, source, oc-mirror settings); a change starts a new run.",
+      ),
     startTime: time("When the run started."),
     completionTime: time("When the run ended.").optional(),
     result: z

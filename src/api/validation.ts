@@ -15,6 +15,7 @@ export const mirrorJobSchema = z.object({
     uid: z.string().optional(),
     generation: z.number().int().optional(),
     resourceVersion: z.string().optional(),
+    creationTimestamp: z.union([z.string(), z.date()]).optional(),
   }),
   spec: mirrorJobSpecSchema,
   status: mirrorJobStatusSchema.optional(),

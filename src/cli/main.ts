@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+/**
+ * hub-mirror-operator's command line: `manager` runs the operator, `report` runs inside a
+ * mirror Job's pod. One image serves both.
+ */
+import { KubeConfig } from "@kubernetes/client-node";
+import { pino } from "pino";
+import { configFromEnv, runManager } from "./manager.ts";
+import { report } from "./report.ts";
+
+const USAGE = `usage: hub-mirror-operator <command>
+
+commands:
+  manager   run the operator (configuration from HUBMIRROR_* environment variables)
+  report    run a mirror Job's reporter (started by the operator, not by hand)
+`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "manager": {
+      const logger = pino({
+        level: process.env.HUBMIRROR_LOG_LEVEL ?? "info",
+        base: { component: "manager" },
+      });
+      const kc = new KubeConfig();
+      kc.loadFromDefault();
+      const manager = await runManager(configFromEnv(process.env), kc, logger);
+      logger.info({ healthPort: manager.health.port }, "manager started");
+      await new Promise<void>((resolve) => {
+        for (const signal of ["SIGINT", "SIGTERM"] as const)
+          process.once(signal, () => {
+            resolve();
+          });
+      });
+      logger.info("shutting down");
+      await manager.stop();
+      return 0;
+    }
+    case "report":
+      return report(rest);
+    case undefined:
+    case "help":
+    case "--help":
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`unknown command "${command}"\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

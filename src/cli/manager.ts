@@ -1,0 +1,126 @@
+/**
+ * The `manager` subcommand: health endpoints, Lease-based leader election, and the
+ * MirrorJob controller, run only while this replica leads. Configuration comes from the
+ * environment (the Helm chart sets it); bad values stop the process with a message.
+ */
+import { hostname } from "node:os";
+import { readFileSync } from "node:fs";
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { z } from "zod";
+import { MirrorJobController } from "../runtime/controller.ts";
+import { startHealthServer, type HealthServer } from "../runtime/health.ts";
+import { startLeaderElection, type LeaderElector } from "../runtime/leader-election.ts";
+
+const SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+function podNamespace(): string | undefined {
+  try {
+    return readFileSync(SERVICE_ACCOUNT_NAMESPACE, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
+const configSchema = z.object({
+  namespace: z.string().min(1),
+  identity: z.string().min(1),
+  leaseName: z.string().min(1),
+  leaderElection: z.boolean(),
+  healthPort: z.number().int().min(0).max(65535),
+  operatorImage: z.string().min(1),
+  defaultOcMirrorImage: z.string().min(1),
+  storageClassName: z.string().min(1).optional(),
+  heartbeatTimeoutSeconds: z.number().int().min(5),
+  workers: z.number().int().min(1).max(32),
+});
+export type ManagerConfig = z.output<typeof configSchema>;
+
+/** Reads the manager's configuration from HUBMIRROR_* variables (see README). */
+export function configFromEnv(env: NodeJS.ProcessEnv): ManagerConfig {
+  const int = (name: string, fallback: number) => (env[name] !== undefined ? Number(env[name]) : fallback);
+  const result = configSchema.safeParse({
+    namespace: env.HUBMIRROR_NAMESPACE ?? env.POD_NAMESPACE ?? podNamespace() ?? "hub-mirror-operator",
+    identity: env.POD_NAME ?? hostname(),
+    leaseName: env.HUBMIRROR_LEASE_NAME ?? "hub-mirror-operator",
+    leaderElection: (env.HUBMIRROR_LEADER_ELECTION ?? "true") !== "false",
+    healthPort: int("HUBMIRROR_HEALTH_PORT", 8081),
+    operatorImage: env.HUBMIRROR_OPERATOR_IMAGE ?? "ghcr.io/hubmirror/hub-mirror-operator:latest",
+    defaultOcMirrorImage:
+      env.HUBMIRROR_OC_MIRROR_IMAGE ?? "registry.redhat.io/openshift4/oc-mirror-plugin-rhel9:v4.20",
+    storageClassName: env.HUBMIRROR_STORAGE_CLASS,
+    heartbeatTimeoutSeconds: int("HUBMIRROR_HEARTBEAT_TIMEOUT_SECONDS", 120),
+    workers: int("HUBMIRROR_WORKERS", 2),
+  });
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new Error(`invalid configuration: ${problems}`);
+  }
+  return result.data;
+}
+
+export interface Manager {
+  readonly health: HealthServer;
+  readonly elector: LeaderElector | undefined;
+  isLeader(): boolean;
+  stop(): Promise<void>;
+}
+
+export async function runManager(config: ManagerConfig, kc: KubeConfig, logger: Logger): Promise<Manager> {
+  const controller = new MirrorJobController({
+    kc,
+    logger,
+    identity: config.identity,
+    workers: config.workers,
+    settings: {
+      operatorImage: config.operatorImage,
+      defaultOcMirrorImage: config.defaultOcMirrorImage,
+      heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds,
+      ...(config.storageClassName !== undefined && { storageClassName: config.storageClassName }),
+    },
+  });
+  let leading = false;
+  const health = await startHealthServer({
+    port: config.healthPort,
+    // A standby replica is ready (it serves health and waits); a leader once its caches synced.
+    ready: () => (!leading || controller.synced() ? true : "caches not synced yet"),
+  });
+  let elector: LeaderElector | undefined;
+  if (config.leaderElection) {
+    elector = startLeaderElection({
+      kc,
+      namespace: config.namespace,
+      name: config.leaseName,
+      identity: config.identity,
+      logger,
+      onStartedLeading: async (signal) => {
+        logger.info({ identity: config.identity }, "leading: starting the controller");
+        leading = true;
+        controller.start();
+        await new Promise<void>((resolve) => {
+          signal.addEventListener("abort", () => {
+            resolve();
+          });
+        });
+        await controller.stop();
+        leading = false;
+      },
+      onStoppedLeading: () => {
+        logger.warn({ identity: config.identity }, "lost leadership: controller stopped");
+      },
+    });
+  } else {
+    leading = true;
+    controller.start();
+  }
+  return {
+    health,
+    elector,
+    isLeader: () => leading,
+    async stop() {
+      if (elector !== undefined) await elector.release();
+      else await controller.stop();
+      await health.close();
+    },
+  };
+}

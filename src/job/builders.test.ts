@@ -1,0 +1,185 @@
+import type { V1ObjectMeta } from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+import { mirrorJobSpecSchema } from "../api/mirrorjob.ts";
+import { ocMirrorArgs } from "./argv.ts";
+import { buildRunObjects, buildVolumeClaims, type JobSettings, type MirrorJobRef } from "./builders.ts";
+import { runId, runNames } from "./names.ts";
+
+const settings: JobSettings = {
+  defaultOcMirrorImage: "registry.example.com/oc-mirror:4.20",
+  operatorImage: "registry.example.com/hub-mirror-operator:1",
+  heartbeatTimeoutSeconds: 120,
+};
+
+function mirrorJob(spec: Record<string, unknown> = {}): MirrorJobRef {
+  return {
+    name: "weekly",
+    namespace: "mirror",
+    uid: "uid-1",
+    spec: mirrorJobSpecSchema.parse({
+      imageSet: { inline: { mirror: { additionalImages: [{ name: "quay.io/a/b:1" }] } } },
+      registry: { url: "reg.example.com:8443/mirror", pushSecretRef: { name: "push" } },
+      ...spec,
+    }),
+  };
+}
+
+const run = {
+  id: "abc123",
+  trigger: "Created",
+  inputsHash: "h",
+  imageSet: { mirror: {} },
+  authFile: '{"auths":{}}',
+};
+
+describe("ocMirrorArgs", () => {
+  it("maps the spec to oc-mirror's flags, with no credentials", () => {
+    const args = ocMirrorArgs(
+      mirrorJob({ mirror: { parallelImages: 8, retryDelay: "30s", imageTimeout: "90m", logLevel: "debug" } })
+        .spec,
+    );
+    expect(args).toEqual([
+      "--v2",
+      "--config",
+      "/hubmirror/input/imageset-config.yaml",
+      "--workspace",
+      "file:///hubmirror/workspace",
+      "--cache-dir",
+      "/hubmirror/cache",
+      "--authfile",
+      "/hubmirror/auth/auth.json",
+      "--port",
+      "55000",
+      "--parallel-images",
+      "8",
+      "--parallel-layers",
+      "5",
+      "--retry-times",
+      "5",
+      "--retry-delay",
+      "30s",
+      "--image-timeout",
+      "90m",
+      "--log-level",
+      "debug",
+      "--dest-tls-verify=true",
+      "--src-tls-verify=true",
+      "docker://reg.example.com:8443/mirror",
+    ]);
+  });
+
+  it("turns TLS verification off only when asked", () => {
+    const args = ocMirrorArgs(
+      mirrorJob({ registry: { url: "r.example.com", pushSecretRef: { name: "p" }, tlsVerify: false } }).spec,
+    );
+    expect(args).toContain("--dest-tls-verify=false");
+    expect(args).toContain("--src-tls-verify=true");
+  });
+});
+
+describe("names", () => {
+  it("are deterministic per MirrorJob and trigger, and short enough", () => {
+    expect(runId("uid-1", "inputs:x")).toBe(runId("uid-1", "inputs:x"));
+    expect(runId("uid-1", "inputs:x")).not.toBe(runId("uid-2", "inputs:x"));
+    const long = runNames("a".repeat(200), runId("u", "t"));
+    expect(long.job.length).toBeLessThanOrEqual(52);
+    expect(long.result.length).toBeLessThanOrEqual(63);
+  });
+});
+
+describe("buildRunObjects", () => {
+  const objects = buildRunObjects(
+    mirrorJob({
+      proxy: { httpsProxy: "http://proxy:3128", noProxy: ".corp" },
+      registry: { url: "reg.example.com/m", pushSecretRef: { name: "push" }, caBundleRef: { name: "ca" } },
+      mirror: { resources: { requests: { cpu: 1, memory: "2Gi" } }, activeDeadlineSeconds: 3600 },
+    }),
+    run,
+    settings,
+  );
+  const pod = objects.job.spec?.template.spec;
+  const [ocMirror, reporter] = pod?.containers ?? [];
+
+  it("passes the restricted Pod Security standard", () => {
+    expect(pod?.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    for (const c of pod?.containers ?? []) {
+      expect(c.securityContext).toMatchObject({
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ["ALL"] },
+      });
+    }
+    expect(pod?.volumes?.some((v) => v.hostPath !== undefined)).toBe(false);
+  });
+
+  it("mounts credentials as files, never as args or env", () => {
+    expect(JSON.stringify([ocMirror?.args, ocMirror?.env, reporter?.args, reporter?.env])).not.toContain(
+      "auths",
+    );
+    expect(ocMirror?.volumeMounts).toContainEqual({
+      name: "auth",
+      mountPath: "/hubmirror/auth",
+      readOnly: true,
+    });
+    expect(pod?.volumes).toContainEqual({
+      name: "auth",
+      secret: { secretName: objects.auth.metadata?.name, defaultMode: 0o440 },
+    });
+  });
+
+  it("gives oc-mirror a writable HOME and TMPDIR, the CA bundle and the proxy", () => {
+    const env = Object.fromEntries((ocMirror?.env ?? []).map((e) => [e.name, e.value]));
+    expect(env).toMatchObject({
+      HOME: "/hubmirror/home",
+      TMPDIR: "/hubmirror/tmp",
+      HTTPS_PROXY: "http://proxy:3128",
+    });
+    expect(env.NO_PROXY).toBe(".corp,.svc,.svc.cluster.local,localhost,127.0.0.1");
+    expect(env.SSL_CERT_DIR).toContain("/hubmirror/ca/registry");
+    expect(ocMirror?.resources).toEqual({ requests: { cpu: "1", memory: "2Gi" } });
+    expect(objects.job.spec?.activeDeadlineSeconds).toBe(3600);
+    expect(objects.job.spec?.backoffLimit).toBe(0);
+  });
+
+  it("lets the reporter write only its own result ConfigMap", () => {
+    expect(objects.role.rules).toEqual([
+      {
+        apiGroups: [""],
+        resources: ["configmaps"],
+        resourceNames: [objects.result.metadata?.name],
+        verbs: ["get", "update", "patch"],
+      },
+    ]);
+    expect(reporter?.args).toContain(`--result-configmap=${objects.result.metadata?.name ?? ""}`);
+  });
+
+  it("owns everything through the MirrorJob", () => {
+    for (const o of Object.values(objects) as { metadata?: V1ObjectMeta }[]) {
+      expect(o.metadata?.ownerReferences).toEqual([
+        {
+          apiVersion: "hubmirror.dev/v1alpha1",
+          kind: "MirrorJob",
+          name: "weekly",
+          uid: "uid-1",
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ]);
+      expect(o.metadata?.labels?.["hubmirror.dev/run"]).toBe("abc123");
+    }
+  });
+});
+
+describe("buildVolumeClaims", () => {
+  it("creates cache and workspace claims unless an existing claim is named", () => {
+    const claims = buildVolumeClaims(mirrorJob({ storage: { workspace: { existingClaim: "mine" } } }), {
+      ...settings,
+      storageClassName: "fast",
+    });
+    expect(
+      claims.map((c) => [c.metadata?.name, c.spec?.resources?.requests?.storage, c.spec?.storageClassName]),
+    ).toEqual([["weekly-cache", "100Gi", "fast"]]);
+  });
+});

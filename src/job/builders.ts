@@ -1,0 +1,315 @@
+/**
+ * Pure builders for everything a run puts on the cluster: per-MirrorJob volumes and
+ * ServiceAccount, and per run an input ConfigMap (the ImageSetConfiguration), a result
+ * ConfigMap (the only object the Job may write), the authfile Secret, the reporter's
+ * Role and RoleBinding, and the Job itself.
+ */
+import type {
+  V1ConfigMap,
+  V1Container,
+  V1EnvVar,
+  V1Job,
+  V1ObjectMeta,
+  V1OwnerReference,
+  V1PersistentVolumeClaim,
+  V1Role,
+  V1RoleBinding,
+  V1Secret,
+  V1SecurityContext,
+  V1ServiceAccount,
+  V1Volume,
+  V1VolumeMount,
+} from "@kubernetes/client-node";
+import { stringify } from "yaml";
+import type { ImageSetConfiguration } from "../api/imageset.ts";
+import { API_VERSION, KIND, type MirrorJobSpec } from "../api/mirrorjob.ts";
+import { WRAPPER_SCRIPT, ocMirrorArgs } from "./argv.ts";
+import { MOUNTS, STATE_DIR } from "./mounts.ts";
+import { mirrorJobNames, runLabels, runNames } from "./names.ts";
+
+/** The parts of a MirrorJob the builders read. */
+export interface MirrorJobRef {
+  readonly name: string;
+  readonly namespace: string;
+  readonly uid: string;
+  readonly spec: MirrorJobSpec;
+}
+
+export interface JobSettings {
+  /** oc-mirror image when spec.mirror.image is unset. */
+  readonly defaultOcMirrorImage: string;
+  /** This project's image; its `report` subcommand is the reporter. */
+  readonly operatorImage: string;
+  /** Default StorageClass for the cache and workspace volumes (unset: the cluster's default). */
+  readonly storageClassName?: string;
+  /** Seconds without a heartbeat after which the reporter declares oc-mirror crashed. */
+  readonly heartbeatTimeoutSeconds: number;
+}
+
+export interface RunInputs {
+  readonly id: string;
+  /** What started the run, as recorded on the Job. */
+  readonly trigger: string;
+  readonly inputsHash: string;
+  readonly imageSet: ImageSetConfiguration;
+  /** The merged dockerconfigjson (source pull secret + push secret). */
+  readonly authFile: string;
+}
+
+const ALWAYS_NO_PROXY = [".svc", ".svc.cluster.local", "localhost", "127.0.0.1"];
+
+export function ownerReference(mj: MirrorJobRef): V1OwnerReference {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    name: mj.name,
+    uid: mj.uid,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+function meta(mj: MirrorJobRef, name: string, id?: string): V1ObjectMeta {
+  return {
+    name,
+    namespace: mj.namespace,
+    labels: runLabels(mj.name, id),
+    ownerReferences: [ownerReference(mj)],
+  };
+}
+
+export function buildVolumeClaims(mj: MirrorJobRef, settings: JobSettings): V1PersistentVolumeClaim[] {
+  const names = mirrorJobNames(mj.name);
+  const claims: V1PersistentVolumeClaim[] = [];
+  for (const [which, volume] of [
+    ["cache", mj.spec.storage.cache],
+    ["workspace", mj.spec.storage.workspace],
+  ] as const) {
+    if (volume.existingClaim !== undefined) continue;
+    const storageClassName = volume.storageClassName ?? settings.storageClassName;
+    claims.push({
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
+      metadata: meta(mj, names[which]),
+      spec: {
+        accessModes: ["ReadWriteOnce"],
+        resources: { requests: { storage: String(volume.size) } },
+        ...(storageClassName !== undefined && { storageClassName }),
+      },
+    });
+  }
+  return claims;
+}
+
+export function buildServiceAccount(mj: MirrorJobRef): V1ServiceAccount {
+  return {
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: meta(mj, mirrorJobNames(mj.name).serviceAccount),
+  };
+}
+
+/** Objects of one run, in creation order; the Job comes last so its inputs exist first. */
+export interface RunObjects {
+  readonly input: V1ConfigMap;
+  readonly result: V1ConfigMap;
+  readonly auth: V1Secret;
+  readonly role: V1Role;
+  readonly roleBinding: V1RoleBinding;
+  readonly job: V1Job;
+}
+
+export function buildRunObjects(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): RunObjects {
+  const names = runNames(mj.name, run.id);
+  const imageSet = {
+    apiVersion: "mirror.openshift.io/v2alpha1",
+    kind: "ImageSetConfiguration",
+    ...run.imageSet,
+  };
+  return {
+    input: {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: meta(mj, names.input, run.id),
+      immutable: true,
+      data: { "imageset-config.yaml": stringify(imageSet) },
+    },
+    result: { apiVersion: "v1", kind: "ConfigMap", metadata: meta(mj, names.result, run.id), data: {} },
+    auth: {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: meta(mj, names.auth, run.id),
+      type: "Opaque",
+      immutable: true,
+      stringData: { "auth.json": run.authFile },
+    },
+    role: {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: meta(mj, names.role, run.id),
+      // The reporter may read and write its own result ConfigMap and nothing else.
+      rules: [
+        {
+          apiGroups: [""],
+          resources: ["configmaps"],
+          resourceNames: [names.result],
+          verbs: ["get", "update", "patch"],
+        },
+      ],
+    },
+    roleBinding: {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: meta(mj, names.role, run.id),
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: names.role },
+      subjects: [
+        { kind: "ServiceAccount", name: mirrorJobNames(mj.name).serviceAccount, namespace: mj.namespace },
+      ],
+    },
+    job: buildJob(mj, run, settings),
+  };
+}
+
+const RESTRICTED_CONTAINER: V1SecurityContext = {
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ["ALL"] },
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  seccompProfile: { type: "RuntimeDefault" },
+};
+
+function proxyEnv(spec: MirrorJobSpec): V1EnvVar[] {
+  const proxy = spec.proxy;
+  if (proxy === undefined) return [];
+  const noProxy = [
+    ...(proxy.noProxy ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+    ...ALWAYS_NO_PROXY,
+  ];
+  const values: [string, string | undefined][] = [
+    ["HTTP_PROXY", proxy.httpProxy],
+    ["HTTPS_PROXY", proxy.httpsProxy],
+    ["NO_PROXY", [...new Set(noProxy)].join(",")],
+  ];
+  return values.flatMap(([name, value]) =>
+    value === undefined
+      ? []
+      : [
+          { name, value },
+          { name: name.toLowerCase(), value },
+        ],
+  );
+}
+
+function buildJob(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): V1Job {
+  const spec = mj.spec;
+  const names = runNames(mj.name, run.id);
+  const claims = mirrorJobNames(mj.name);
+  const caVolumes: [string, string, { name: string; key: string } | undefined][] = [
+    ["registry-ca", MOUNTS.registryCa, spec.registry.caBundleRef],
+    ["source-ca", MOUNTS.sourceCa, spec.source.caBundleRef],
+  ];
+  const volumes: V1Volume[] = [
+    {
+      name: "workspace",
+      persistentVolumeClaim: { claimName: spec.storage.workspace.existingClaim ?? claims.workspace },
+    },
+    { name: "cache", persistentVolumeClaim: { claimName: spec.storage.cache.existingClaim ?? claims.cache } },
+    { name: "home", emptyDir: {} },
+    { name: "tmp", emptyDir: {} },
+    { name: "input", configMap: { name: names.input } },
+    { name: "auth", secret: { secretName: names.auth, defaultMode: 0o440 } },
+    ...caVolumes.flatMap(([name, , ref]): V1Volume[] =>
+      ref === undefined
+        ? []
+        : [{ name, configMap: { name: ref.name, items: [{ key: ref.key, path: "ca.crt" }] } }],
+    ),
+  ];
+  const mounts: V1VolumeMount[] = [
+    { name: "workspace", mountPath: MOUNTS.workspace },
+    { name: "cache", mountPath: MOUNTS.cache },
+    { name: "home", mountPath: MOUNTS.home },
+    { name: "tmp", mountPath: MOUNTS.tmp },
+    { name: "input", mountPath: MOUNTS.input, readOnly: true },
+    { name: "auth", mountPath: MOUNTS.auth, readOnly: true },
+    ...caVolumes.flatMap(([name, mountPath, ref]) =>
+      ref === undefined ? [] : [{ name, mountPath, readOnly: true }],
+    ),
+  ];
+  const caDirs = caVolumes.filter(([, , ref]) => ref !== undefined).map(([, path]) => path);
+  const ocMirror: V1Container = {
+    name: "oc-mirror",
+    image: spec.mirror.image ?? settings.defaultOcMirrorImage,
+    command: ["/bin/sh", "-c", WRAPPER_SCRIPT, "oc-mirror-wrapper"],
+    args: ocMirrorArgs(spec),
+    env: [
+      { name: "HOME", value: MOUNTS.home },
+      { name: "TMPDIR", value: MOUNTS.tmp },
+      ...(caDirs.length > 0
+        ? // Go reads every directory listed here (and no system default then): keep the usual ones.
+          [{ name: "SSL_CERT_DIR", value: ["/etc/pki/tls/certs", "/etc/ssl/certs", ...caDirs].join(":") }]
+        : []),
+      ...proxyEnv(spec),
+    ],
+    volumeMounts: mounts,
+    securityContext: RESTRICTED_CONTAINER,
+    ...(spec.mirror.resources !== undefined && {
+      resources: {
+        ...(spec.mirror.resources.requests && { requests: stringValues(spec.mirror.resources.requests) }),
+        ...(spec.mirror.resources.limits && { limits: stringValues(spec.mirror.resources.limits) }),
+      },
+    }),
+  };
+  const reporter: V1Container = {
+    name: "reporter",
+    image: settings.operatorImage,
+    args: [
+      "report",
+      `--state=${STATE_DIR}`,
+      `--workspace=${MOUNTS.workspace}`,
+      `--namespace=${mj.namespace}`,
+      `--result-configmap=${names.result}`,
+      `--registry=${spec.registry.url}`,
+      `--heartbeat-timeout=${String(settings.heartbeatTimeoutSeconds)}`,
+    ],
+    volumeMounts: [{ name: "workspace", mountPath: MOUNTS.workspace, readOnly: true }],
+    securityContext: RESTRICTED_CONTAINER,
+    resources: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+  };
+  return {
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: {
+      name: names.job,
+      namespace: mj.namespace,
+      labels: runLabels(mj.name, run.id),
+      ownerReferences: [ownerReference(mj)],
+      annotations: { "hubmirror.dev/trigger": run.trigger, "hubmirror.dev/inputs-hash": run.inputsHash },
+    },
+    spec: {
+      backoffLimit: spec.mirror.backoffLimit,
+      ...(spec.mirror.activeDeadlineSeconds !== undefined && {
+        activeDeadlineSeconds: spec.mirror.activeDeadlineSeconds,
+      }),
+      template: {
+        metadata: { labels: runLabels(mj.name, run.id) },
+        spec: {
+          restartPolicy: "Never",
+          serviceAccountName: claims.serviceAccount,
+          automountServiceAccountToken: true,
+          securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+          ...(spec.mirror.nodeSelector !== undefined && { nodeSelector: spec.mirror.nodeSelector }),
+          ...(spec.mirror.tolerations !== undefined && { tolerations: spec.mirror.tolerations }),
+          volumes,
+          containers: [ocMirror, reporter],
+        },
+      },
+    },
+  };
+}
+
+function stringValues(values: Record<string, string | number>): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, String(v)]));
+}

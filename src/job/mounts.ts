@@ -1,0 +1,19 @@
+/**
+ * Where a run's volumes are mounted in its pod. Every path sits under one root, so
+ * the test pod runner can map a container path to a local folder by its prefix.
+ */
+export const MOUNT_ROOT = "/hubmirror";
+
+export const MOUNTS = {
+  workspace: `${MOUNT_ROOT}/workspace`,
+  cache: `${MOUNT_ROOT}/cache`,
+  home: `${MOUNT_ROOT}/home`,
+  tmp: `${MOUNT_ROOT}/tmp`,
+  input: `${MOUNT_ROOT}/input`,
+  auth: `${MOUNT_ROOT}/auth`,
+  registryCa: `${MOUNT_ROOT}/ca/registry`,
+  sourceCa: `${MOUNT_ROOT}/ca/source`,
+} as const;
+
+/** The reporter reads the wrapper's exit codes, heartbeat and output here. */
+export const STATE_DIR = `${MOUNTS.workspace}/.hubmirror`;

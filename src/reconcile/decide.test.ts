@@ -1,0 +1,360 @@
+import type { V1ConfigMap, V1Job, V1Secret } from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+import { validateMirrorJob, type MirrorJob } from "../api/validation.ts";
+import type { MirrorJobStatus, Run } from "../api/status.ts";
+import type { JobSettings } from "../job/builders.ts";
+import { runNames } from "../job/names.ts";
+import { RESULT_KEYS } from "../report/result.ts";
+import { decide, type Decision, type Observed } from "./decide.ts";
+
+const settings: JobSettings = {
+  defaultOcMirrorImage: "r.example.com/oc-mirror:1",
+  operatorImage: "r.example.com/op:1",
+  heartbeatTimeoutSeconds: 60,
+};
+const now = new Date("2026-11-23T10:00:00Z");
+
+function mirrorJob(spec: Record<string, unknown> = {}, status?: MirrorJobStatus, generation = 1): MirrorJob {
+  const result = validateMirrorJob({
+    apiVersion: "hubmirror.dev/v1alpha1",
+    kind: "MirrorJob",
+    metadata: {
+      name: "mj",
+      namespace: "ns",
+      uid: "uid-1",
+      generation,
+      creationTimestamp: "2026-11-23T09:00:00Z",
+    },
+    spec: {
+      imageSet: { inline: { mirror: { additionalImages: [{ name: "quay.io/a/b:1" }] } } },
+      registry: { url: "reg.example.com/mirror", pushSecretRef: { name: "push" } },
+      ...spec,
+    },
+    ...(status && { status }),
+  });
+  if (!result.ok) throw new Error(JSON.stringify(result.errors));
+  return result.value;
+}
+
+const pushSecret: V1Secret = {
+  metadata: { name: "push" },
+  type: "kubernetes.io/dockerconfigjson",
+  data: {
+    ".dockerconfigjson": Buffer.from(
+      JSON.stringify({ auths: { "reg.example.com": { auth: Buffer.from("u:p").toString("base64") } } }),
+    ).toString("base64"),
+  },
+};
+
+function observed(extra: Partial<Observed> = {}): Observed {
+  return {
+    now,
+    referenced: { secrets: new Map([["push", pushSecret]]), configMaps: new Map() },
+    jobs: [],
+    resultConfigMaps: new Map(),
+    ...extra,
+  };
+}
+
+function conditionOf(d: Decision, type: string) {
+  return d.status.conditions?.find((c) => c.type === type);
+}
+
+/** Decides twice like the shell: once to learn about the registry check, once with its answer. */
+function decideStarting(mj: MirrorJob, extra: Partial<Observed> = {}): Decision {
+  const first = decide(mj, observed(extra), settings);
+  expect(first.actions.map((a) => a.kind)).toEqual(["checkRegistry"]);
+  return decide(mj, observed({ ...extra, registryCheck: { ok: true } }), settings);
+}
+
+function job(name: string, id: string, finished?: "Complete" | "Failed"): V1Job {
+  return {
+    metadata: {
+      name,
+      labels: { "hubmirror.dev/run": id },
+      annotations: { "hubmirror.dev/trigger": "Created" },
+      creationTimestamp: now,
+    },
+    status: finished
+      ? { conditions: [{ type: finished, status: "True", lastTransitionTime: now }] }
+      : { active: 1 },
+  };
+}
+
+describe("decide: starting runs", () => {
+  it("checks the registry, then starts a first run with all its objects", () => {
+    const d = decideStarting(mirrorJob());
+    const ensure = d.actions.find((a) => a.kind === "ensure");
+    expect(ensure?.kind === "ensure" && ensure.objects.map((o) => o.kind)).toEqual([
+      "ServiceAccount",
+      "PersistentVolumeClaim",
+      "PersistentVolumeClaim",
+      "ConfigMap",
+      "ConfigMap",
+      "Secret",
+      "Role",
+      "RoleBinding",
+      "Job",
+    ]);
+    expect(d.status.currentRun).toMatchObject({ trigger: "Created", generation: 1 });
+    expect(d.status.phase).toBe("Mirroring");
+    expect(conditionOf(d, "Reconciling")?.status).toBe("True");
+    expect(conditionOf(d, "PreflightPassed")?.status).toBe("True");
+    expect(d.events.map((e) => e.reason)).toEqual(["RunStarted"]);
+  });
+
+  it("names the same run again when decided twice (idempotent after a restart)", () => {
+    const a = decideStarting(mirrorJob());
+    const b = decideStarting(mirrorJob());
+    expect(a.status.currentRun?.jobName).toBe(b.status.currentRun?.jobName);
+  });
+
+  it("starts no run while suspended", () => {
+    const d = decide(mirrorJob({ suspend: true }), observed(), settings);
+    expect(d.actions).toEqual([]);
+    expect(d.status.phase).toBe("Suspended");
+  });
+
+  it("starts a run for a new runRequest and echoes it", () => {
+    const done = decideStarting(mirrorJob());
+    const finished: MirrorJobStatus = {
+      ...done.status,
+      lastRun: { ...(done.status.currentRun as Run), result: "Succeeded" },
+    };
+    delete finished.currentRun;
+    expect(decide(mirrorJob({}, finished), observed(), settings).actions).toEqual([]);
+    const d = decideStarting(mirrorJob({ runRequest: "now" }, finished, 2));
+    expect(d.status.currentRun?.trigger).toBe("RunRequest");
+    expect(d.status.lastHandledRunRequest).toBe("now");
+  });
+
+  it("starts a scheduled run when its time has passed, and says when the next one is", () => {
+    const base = decideStarting(mirrorJob({ schedule: "0 * * * *" }));
+    const status: MirrorJobStatus = {
+      ...base.status,
+      lastRun: { ...(base.status.currentRun as Run), startTime: "2026-11-23T08:30:00Z", result: "Succeeded" },
+    };
+    delete status.currentRun;
+    const d = decideStarting(mirrorJob({ schedule: "0 * * * *" }, status));
+    expect(d.status.currentRun?.trigger).toBe("Schedule");
+    const idle = decide(
+      mirrorJob(
+        { schedule: "0 * * * *" },
+        { ...status, lastRun: { ...(status.lastRun as Run), startTime: "2026-11-23T09:59:00Z" } },
+      ),
+      observed(),
+      settings,
+    );
+    expect(idle.status.nextScheduledRun).toBe("2026-11-23T10:00:00.000Z");
+  });
+});
+
+describe("decide: preflight", () => {
+  it("names a missing Secret and retries with backoff", () => {
+    const d = decide(
+      mirrorJob(),
+      observed({ referenced: { secrets: new Map(), configMaps: new Map() } }),
+      settings,
+    );
+    expect(d.retry).toBe(true);
+    expect(d.actions).toEqual([]);
+    expect(conditionOf(d, "PreflightPassed")).toMatchObject({
+      status: "False",
+      reason: "SecretNotFound",
+      message: "Secret push (spec.registry.pushSecretRef) not found",
+    });
+    expect(conditionOf(d, "Stalled")?.status).toBe("True");
+    expect(d.events.map((e) => e.reason)).toEqual(["PreflightFailed"]);
+  });
+
+  it("does not repeat the Event while the failure is unchanged", () => {
+    const first = decide(
+      mirrorJob(),
+      observed({ referenced: { secrets: new Map(), configMaps: new Map() } }),
+      settings,
+    );
+    const again = decide(
+      mirrorJob({}, first.status),
+      observed({ referenced: { secrets: new Map(), configMaps: new Map() } }),
+      settings,
+    );
+    expect(again.events).toEqual([]);
+  });
+
+  it("reports a registry that refuses the credentials", () => {
+    const d = decide(
+      mirrorJob(),
+      observed({ registryCheck: { ok: false, reason: "RegistryAuthFailed", message: "rejected" } }),
+      settings,
+    );
+    expect(conditionOf(d, "PreflightPassed")).toMatchObject({
+      status: "False",
+      reason: "RegistryAuthFailed",
+    });
+    expect(d.actions).toEqual([]);
+  });
+
+  it("reports an invalid schedule as a stalled spec", () => {
+    const d = decide(mirrorJob({ schedule: "every day" }), observed(), settings);
+    expect(conditionOf(d, "Stalled")).toMatchObject({ status: "True", reason: "InvalidSpec" });
+    expect(d.actions).toEqual([]);
+  });
+});
+
+describe("decide: following and finishing runs", () => {
+  const started = decideStarting(mirrorJob());
+  const current = started.status.currentRun as Run;
+  const names = runNames("mj", current.id);
+
+  function resultConfigMap(result: Record<string, unknown>, progress?: Record<string, unknown>): V1ConfigMap {
+    return {
+      metadata: { name: names.result },
+      data: {
+        ...(progress && { [RESULT_KEYS.progress]: JSON.stringify(progress) }),
+        [RESULT_KEYS.result]: JSON.stringify({
+          version: 1,
+          completedAt: now.toISOString(),
+          dryRunExitCode: 0,
+          images: { additional: { copied: 1, failed: 0, total: 1 } },
+          failedImages: [],
+          failedImageCount: 0,
+          plannedImageCount: 1,
+          ...result,
+        }),
+      },
+    };
+  }
+
+  it("copies progress into status while the Job runs", () => {
+    const cm: V1ConfigMap = {
+      metadata: { name: names.result },
+      data: {
+        progress: JSON.stringify({
+          stage: "mirroring",
+          copied: 2,
+          failed: 0,
+          total: 5,
+          updateTime: now.toISOString(),
+        }),
+      },
+    };
+    const d = decide(
+      mirrorJob({}, started.status),
+      observed({ jobs: [job(current.jobName, current.id)], resultConfigMaps: new Map([[names.result, cm]]) }),
+      settings,
+    );
+    expect(d.status.currentRun?.progress).toMatchObject({ copied: 2, total: 5, stage: "mirroring" });
+    expect(d.actions).toEqual([]);
+  });
+
+  it("records a success", () => {
+    const cm = resultConfigMap({
+      exit: { code: 0, outcome: "success", failedCategories: [], description: "ok" },
+    });
+    const d = decide(
+      mirrorJob({}, started.status),
+      observed({
+        jobs: [job(current.jobName, current.id, "Complete")],
+        resultConfigMaps: new Map([[names.result, cm]]),
+      }),
+      settings,
+    );
+    expect(d.status.currentRun).toBeUndefined();
+    expect(d.status.lastRun).toMatchObject({
+      result: "Succeeded",
+      exitCode: 0,
+      images: { additional: { copied: 1, total: 1 } },
+    });
+    expect(d.status.lastSuccessfulRun?.id).toBe(current.id);
+    expect(conditionOf(d, "Mirrored")).toMatchObject({ status: "True", reason: "RunSucceeded" });
+    expect(conditionOf(d, "Ready")?.status).toBe("True");
+    expect(d.events.map((e) => e.reason)).toEqual(["RunSucceeded"]);
+  });
+
+  it("records a partial failure with the failed images", () => {
+    const cm = resultConfigMap({
+      exit: {
+        code: 12,
+        outcome: "partial",
+        failedCategories: ["operator", "additional"],
+        description: "operator and additional images failed",
+      },
+      failedImages: [{ image: "quay.io/a/b:1", error: "manifest unknown" }],
+      failedImageCount: 1,
+    });
+    const d = decide(
+      mirrorJob({}, started.status),
+      observed({
+        jobs: [job(current.jobName, current.id, "Failed")],
+        resultConfigMaps: new Map([[names.result, cm]]),
+      }),
+      settings,
+    );
+    expect(d.status.lastRun).toMatchObject({
+      result: "PartiallyFailed",
+      exitCode: 12,
+      failedCategories: ["operator", "additional"],
+    });
+    expect(conditionOf(d, "Mirrored")).toMatchObject({ status: "False", reason: "RunPartiallyFailed" });
+    expect(conditionOf(d, "Mirrored")?.message).toMatch(/quay.io\/a\/b:1: manifest unknown.*spec.runRequest/);
+    expect(d.status.lastSuccessfulRun).toBeUndefined();
+  });
+
+  it("records a crash when no result was reported", () => {
+    const d = decide(
+      mirrorJob({}, started.status),
+      observed({ jobs: [job(current.jobName, current.id, "Failed")] }),
+      settings,
+    );
+    expect(d.status.lastRun?.result).toBe("Crashed");
+    expect(conditionOf(d, "Mirrored")?.reason).toBe("RunCrashed");
+    expect(d.events[0]).toMatchObject({ type: "Warning", reason: "RunCrashed" });
+  });
+
+  it("rejects a malformed result instead of trusting it", () => {
+    const cm: V1ConfigMap = {
+      metadata: { name: names.result },
+      data: { result: JSON.stringify({ version: 1, exit: "pwned" }) },
+    };
+    const d = decide(
+      mirrorJob({}, started.status),
+      observed({
+        jobs: [job(current.jobName, current.id, "Complete")],
+        resultConfigMaps: new Map([[names.result, cm]]),
+      }),
+      settings,
+    );
+    expect(d.status.lastRun?.result).toBe("Crashed");
+    expect(d.status.lastRun?.message).toMatch(/result is invalid/);
+  });
+
+  it("adopts a running Job the status does not know", () => {
+    const d = decide(mirrorJob(), observed({ jobs: [job("mj-running", "abc")] }), settings);
+    expect(d.actions).toEqual([]);
+    expect(d.status.currentRun).toMatchObject({ id: "abc", jobName: "mj-running" });
+  });
+
+  it("deletes finished runs beyond the history limits", () => {
+    const old = [1, 2, 3, 4].map((i) => {
+      const j = job(`mj-old${i}`, `old${i}`, "Complete");
+      if (j.metadata) j.metadata.creationTimestamp = new Date(now.getTime() - i * 60_000);
+      return j;
+    });
+    const cm = resultConfigMap({
+      exit: { code: 0, outcome: "success", failedCategories: [], description: "ok" },
+    });
+    const d = decide(
+      mirrorJob({ historyLimit: { successful: 2 } }, started.status),
+      observed({
+        jobs: [...old, job(current.jobName, current.id, "Complete")],
+        resultConfigMaps: new Map([[names.result, cm]]),
+      }),
+      settings,
+    );
+    expect(d.actions.flatMap((a) => (a.kind === "deleteRun" ? [a.jobName] : []))).toEqual([
+      "mj-old2",
+      "mj-old3",
+      "mj-old4",
+    ]);
+  });
+});

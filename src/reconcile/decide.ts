@@ -1,0 +1,450 @@
+/**
+ * The reconcile decision: `(mirrorJob, observed) -> status, actions, events`. Pure; the
+ * shell (runtime/executor.ts) gathers the observations and carries out the actions.
+ *
+ * One pass: follow or finish the run in progress (adopting a running Job the status does
+ * not know, e.g. after an operator restart), then decide whether a new run is due. A new
+ * run needs preflight: the referenced objects resolve (pure), then the registry answers
+ * with the push credentials (the shell's `checkRegistry` action, answered in
+ * `observed.registryCheck` on a second pass).
+ */
+import type { KubernetesObject, V1ConfigMap, V1Job } from "@kubernetes/client-node";
+import type { Condition, MirrorJobStatus, Run } from "../api/status.ts";
+import { semanticErrors } from "../api/semantic.ts";
+import { formatFieldErrors, type MirrorJob } from "../api/validation.ts";
+import {
+  buildRunObjects,
+  buildServiceAccount,
+  buildVolumeClaims,
+  type JobSettings,
+  type MirrorJobRef,
+} from "../job/builders.ts";
+import { LABELS, runId, runNames } from "../job/names.ts";
+import type { Credentials } from "../registry/credentials.ts";
+import { readResultConfigMap, type RunResult } from "../report/result.ts";
+import { removeCondition, setCondition } from "./conditions.ts";
+import { resolveInputs, type Referenced } from "./preflight.ts";
+import { dueTrigger, inputsHash, nextScheduledRun } from "./triggers.ts";
+
+export type RegistryCheck =
+  | { ok: true }
+  | {
+      ok: false;
+      reason: "RegistryUnreachable" | "RegistryAuthFailed" | "RegistryTLSFailed";
+      message: string;
+    };
+
+export interface Observed {
+  readonly now: Date;
+  readonly referenced: Referenced;
+  /** The MirrorJob's run Jobs (by label). */
+  readonly jobs: readonly V1Job[];
+  /** Result ConfigMaps of runs, by name. */
+  readonly resultConfigMaps: ReadonlyMap<string, V1ConfigMap>;
+  /** The shell's answer to a `checkRegistry` action. */
+  readonly registryCheck?: RegistryCheck;
+}
+
+export type Action =
+  | {
+      kind: "checkRegistry";
+      registry: string;
+      credentials: Credentials;
+      caBundle?: string;
+      tlsVerify: boolean;
+    }
+  | { kind: "ensure"; objects: KubernetesObject[] }
+  | { kind: "deleteRun"; id: string; jobName: string };
+
+export interface EventSpec {
+  readonly type: "Normal" | "Warning";
+  readonly reason: string;
+  readonly action: string;
+  readonly note: string;
+}
+
+export interface Decision {
+  readonly status: MirrorJobStatus;
+  readonly actions: Action[];
+  readonly events: EventSpec[];
+  /** Reconcile again after this long (a running Job, the next scheduled run). */
+  readonly requeueAfterMs?: number;
+  /** A failure that needs the user or time (preflight): retry with per-key backoff. */
+  readonly retry?: boolean;
+}
+
+/** How often a running Job is looked at even without watch events. */
+const RUN_POLL_MS = 30_000;
+
+/**
+ * Timestamps from informer caches are Dates (from lists) or strings (from watch events):
+ * read both.
+ */
+function toDate(value: Date | string | undefined, fallback: Date): Date {
+  return value === undefined ? fallback : new Date(value);
+}
+
+function jobFinished(job: V1Job): "Complete" | "Failed" | undefined {
+  const done = job.status?.conditions?.find(
+    (c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True",
+  );
+  return done?.type as "Complete" | "Failed" | undefined;
+}
+
+function jobFailureMessage(job: V1Job): string | undefined {
+  const failed = job.status?.conditions?.find((c) => c.type === "Failed" && c.status === "True");
+  return failed ? `${failed.reason ?? "Failed"}: ${failed.message ?? ""}`.trim() : undefined;
+}
+
+/** A run record for a Job the status does not know (adoption after a restart). */
+function runFromJob(job: V1Job, generation: number): Run {
+  const annotations = job.metadata?.annotations ?? {};
+  const trigger = annotations["hubmirror.dev/trigger"];
+  return {
+    id: job.metadata?.labels?.[LABELS.run] ?? "",
+    jobName: job.metadata?.name ?? "",
+    trigger:
+      trigger === "Created" || trigger === "SpecChanged" || trigger === "RunRequest" || trigger === "Schedule"
+        ? trigger
+        : "SpecChanged",
+    generation,
+    startTime: toDate(job.metadata?.creationTimestamp, new Date()).toISOString(),
+    ...(annotations["hubmirror.dev/inputs-hash"] !== undefined && {
+      inputsHash: annotations["hubmirror.dev/inputs-hash"],
+    }),
+  };
+}
+
+function totals(result: RunResult): { copied: number; failed: number; total: number } {
+  return Object.values(result.images).reduce(
+    (sum, c) => ({
+      copied: sum.copied + c.copied,
+      failed: sum.failed + c.failed,
+      total: sum.total + c.total,
+    }),
+    { copied: 0, failed: 0, total: 0 },
+  );
+}
+
+function describeCategories(result: RunResult): string {
+  return Object.entries(result.images)
+    .map(([cat, c]) => `${cat} ${c.copied}/${c.total}`)
+    .join(", ");
+}
+
+/** Finishes a run from its Job and its result ConfigMap. */
+function finishRun(
+  run: Run,
+  job: V1Job | undefined,
+  cm: V1ConfigMap | undefined,
+  now: Date,
+): { run: Run; event: EventSpec } {
+  const finishedAt =
+    job?.status?.completionTime ??
+    job?.status?.conditions?.find((c) => c.status === "True")?.lastTransitionTime;
+  const completionTime = toDate(finishedAt, now).toISOString();
+  const base: Run = { ...run, completionTime };
+  delete base.progress;
+  const logs = `kubectl logs job/${run.jobName} -c reporter`;
+  if (job === undefined) {
+    const message = `run ${run.id} ended without a result: its Job ${run.jobName} was deleted`;
+    return {
+      run: { ...base, result: "Crashed", message },
+      event: { type: "Warning", reason: "RunCrashed", action: "Mirror", note: message },
+    };
+  }
+  const read = readResultConfigMap(cm);
+  const result = read.result;
+  if (result === undefined) {
+    const why =
+      read.problems.length > 0
+        ? `its result is invalid (${read.problems.join("; ")})`
+        : "no result was reported";
+    const jobMessage = jobFailureMessage(job);
+    const message =
+      `run ${run.id} ended without a usable result: ${why}${jobMessage !== undefined ? `; Job: ${jobMessage}` : ""}. ` +
+      `Check the pod (OOMKilled, evicted, deadline) and \`kubectl logs job/${run.jobName} -c oc-mirror\``;
+    return {
+      run: { ...base, result: "Crashed", message: message.slice(0, 4096) },
+      event: { type: "Warning", reason: "RunCrashed", action: "Mirror", note: message.slice(0, 1024) },
+    };
+  }
+  const sum = totals(result);
+  const record: Run = {
+    ...base,
+    exitCode: result.exit.code ?? undefined,
+    failedCategories: result.exit.failedCategories,
+    images: result.images,
+    failedImages: result.failedImages,
+  };
+  if (record.exitCode === undefined) delete record.exitCode;
+  const firstFailures = result.failedImages
+    .slice(0, 3)
+    .map((f) => `${f.image}: ${f.error}`)
+    .join("; ");
+  switch (result.exit.outcome) {
+    case "success": {
+      const message = `run ${run.id} mirrored ${sum.copied} images (${describeCategories(result)})`;
+      return {
+        run: { ...record, result: "Succeeded", message },
+        event: { type: "Normal", reason: "RunSucceeded", action: "Mirror", note: message },
+      };
+    }
+    case "partial": {
+      const message =
+        `run ${run.id}: ${result.failedImageCount} of ${sum.total} images failed (${result.exit.failedCategories.join(", ")}; ${describeCategories(result)}). ` +
+        `First failures: ${firstFailures}. The other images were mirrored. Fix the failing images, then change spec.runRequest to retry`;
+      return {
+        run: { ...record, result: "PartiallyFailed", message: message.slice(0, 4096) },
+        event: {
+          type: "Warning",
+          reason: "RunPartiallyFailed",
+          action: "Mirror",
+          note: message.slice(0, 1024),
+        },
+      };
+    }
+    case "failure":
+    case "crash": {
+      const crashed = result.exit.outcome === "crash";
+      const message =
+        `run ${run.id} ${crashed ? "crashed" : "failed"}: ${result.exit.description}` +
+        (firstFailures !== "" ? `. First failures: ${firstFailures}` : "") +
+        `. See \`${logs}\``;
+      return {
+        run: { ...record, result: crashed ? "Crashed" : "Failed", message: message.slice(0, 4096) },
+        event: {
+          type: "Warning",
+          reason: crashed ? "RunCrashed" : "RunFailed",
+          action: "Mirror",
+          note: message.slice(0, 1024),
+        },
+      };
+    }
+  }
+}
+
+function mirroredCondition(run: Run): { status: "True" | "False"; reason: string; message: string } {
+  const result = run.result ?? "Crashed";
+  return {
+    status: result === "Succeeded" ? "True" : "False",
+    reason: result === "Succeeded" ? "RunSucceeded" : `Run${result}`,
+    message: run.message ?? "",
+  };
+}
+
+/** Finished runs beyond the history limits, oldest first. */
+function expiredRuns(jobs: readonly V1Job[], keep: { successful: number; failed: number }): V1Job[] {
+  const finished = jobs
+    .filter((j) => jobFinished(j) !== undefined)
+    .sort(
+      (a, b) =>
+        toDate(b.metadata?.creationTimestamp, new Date(0)).getTime() -
+        toDate(a.metadata?.creationTimestamp, new Date(0)).getTime(),
+    );
+  const successful = finished.filter((j) => jobFinished(j) === "Complete");
+  const failed = finished.filter((j) => jobFinished(j) === "Failed");
+  return [...successful.slice(keep.successful), ...failed.slice(keep.failed)];
+}
+
+export function decide(mj: MirrorJob, observed: Observed, settings: JobSettings): Decision {
+  const { now } = observed;
+  const generation = mj.metadata.generation ?? 0;
+  const spec = mj.spec;
+  const status: MirrorJobStatus = { ...mj.status, observedGeneration: generation };
+  let conditions: Condition[] = status.conditions ?? [];
+  const set = (type: string, s: "True" | "False" | "Unknown", reason: string, message: string) => {
+    conditions = setCondition(conditions, { type, status: s, reason, message }, generation, now);
+  };
+  const actions: Action[] = [];
+  const events: EventSpec[] = [];
+  const done = (extra: Partial<Decision> = {}): Decision => ({
+    status: { ...status, conditions },
+    actions,
+    events,
+    ...extra,
+  });
+  const ref: MirrorJobRef = {
+    name: mj.metadata.name,
+    namespace: mj.metadata.namespace ?? "",
+    uid: mj.metadata.uid ?? "",
+    spec,
+  };
+  const created = new Date(mj.metadata.creationTimestamp ?? now);
+
+  // 1. The run in progress: known from status, or a running Job to adopt.
+  let current = status.currentRun;
+  if (current === undefined) {
+    const running = observed.jobs.find((j) => jobFinished(j) === undefined);
+    if (running !== undefined) current = runFromJob(running, generation);
+  }
+  if (current !== undefined) {
+    const job = observed.jobs.find((j) => j.metadata?.name === current.jobName);
+    const cm = observed.resultConfigMaps.get(runNames(mj.metadata.name, current.id).result);
+    if (job !== undefined && jobFinished(job) === undefined) {
+      const progress = readResultConfigMap(cm).progress;
+      status.currentRun = {
+        ...current,
+        ...(progress !== undefined && {
+          progress: {
+            copied: progress.copied,
+            failed: progress.failed,
+            total: progress.total,
+            stage: progress.stage,
+            updateTime: progress.updateTime,
+            ...(progress.lastMessage !== undefined && { lastMessage: progress.lastMessage }),
+          },
+        }),
+      };
+      status.phase = "Mirroring";
+      set("Reconciling", "True", "RunInProgress", `run ${current.id} (Job ${current.jobName}) is mirroring`);
+      set("Ready", "False", "RunInProgress", `run ${current.id} is in progress`);
+      conditions = removeCondition(conditions, "Stalled");
+      return done({ requeueAfterMs: RUN_POLL_MS });
+    }
+    const finished = finishRun(current, job, cm, now);
+    status.lastRun = finished.run;
+    if (finished.run.result === "Succeeded") status.lastSuccessfulRun = finished.run;
+    delete status.currentRun;
+    const mirrored = mirroredCondition(finished.run);
+    set("Mirrored", mirrored.status, mirrored.reason, mirrored.message);
+    events.push(finished.event);
+    for (const job of expiredRuns(observed.jobs, spec.historyLimit)) {
+      actions.push({
+        kind: "deleteRun",
+        id: job.metadata?.labels?.[LABELS.run] ?? "",
+        jobName: job.metadata?.name ?? "",
+      });
+    }
+  }
+
+  // 2. The spec itself (what the API server cannot check).
+  const invalid = semanticErrors(spec);
+  if (invalid.length > 0) {
+    const message = formatFieldErrors(invalid);
+    if (status.phase !== "Failed" || conditions.find((c) => c.type === "Stalled")?.message !== message) {
+      events.push({
+        type: "Warning",
+        reason: "InvalidSpec",
+        action: "Validate",
+        note: message.slice(0, 1024),
+      });
+    }
+    status.phase = "Failed";
+    set("Stalled", "True", "InvalidSpec", message);
+    set("Ready", "False", "InvalidSpec", message);
+    conditions = removeCondition(conditions, "Reconciling");
+    return done();
+  }
+
+  // 3. Preflight, the part without network: referenced objects exist and parse.
+  const resolved = resolveInputs(spec, observed.referenced);
+  const preflightFailed = (reason: string, message: string): Decision => {
+    const previous = conditions.find((c) => c.type === "PreflightPassed");
+    if (previous?.status !== "False" || previous.message !== message) {
+      events.push({
+        type: "Warning",
+        reason: "PreflightFailed",
+        action: "Preflight",
+        note: message.slice(0, 1024),
+      });
+    }
+    status.phase = "Preflight";
+    set("PreflightPassed", "False", reason, message);
+    set("Stalled", "True", "PreflightFailed", message);
+    set("Ready", "False", "PreflightFailed", message);
+    conditions = removeCondition(conditions, "Reconciling");
+    return done({ retry: true });
+  };
+  if (!resolved.ok) return preflightFailed(resolved.failure.reason, resolved.failure.message);
+  conditions = removeCondition(conditions, "Stalled");
+
+  // 4. Is a run due?
+  const hash = inputsHash(spec, resolved.inputs.imageSet);
+  const next = nextScheduledRun(spec, status, created);
+  if (next !== undefined) status.nextScheduledRun = next.toISOString();
+  else delete status.nextScheduledRun;
+  const trigger = dueTrigger(spec, status, hash, created, now);
+  if (trigger === undefined) {
+    conditions = removeCondition(conditions, "Reconciling");
+    const last = status.lastRun;
+    if (spec.suspend) status.phase = "Suspended";
+    else status.phase = last === undefined ? "Pending" : last.result === "Succeeded" ? "Succeeded" : "Failed";
+    if (last === undefined)
+      set(
+        "Ready",
+        "False",
+        spec.suspend ? "Suspended" : "NotYetRun",
+        spec.suspend ? "suspended before the first run" : "no run has finished yet",
+      );
+    else if (last.result === "Succeeded") set("Ready", "True", "RunSucceeded", last.message ?? "");
+    else set("Ready", "False", `Run${last.result ?? "Crashed"}`, last.message ?? "");
+    const wait = next !== undefined ? Math.max(1_000, next.getTime() - now.getTime()) : undefined;
+    return done(wait !== undefined ? { requeueAfterMs: wait } : {});
+  }
+
+  // 5. Preflight, the network part, then start the run.
+  const check = observed.registryCheck;
+  if (check === undefined) {
+    actions.push({
+      kind: "checkRegistry",
+      registry: spec.registry.url,
+      credentials: resolved.inputs.pushCredentials,
+      tlsVerify: spec.registry.tlsVerify,
+      ...(resolved.inputs.registryCaBundle !== undefined && { caBundle: resolved.inputs.registryCaBundle }),
+    });
+    return done();
+  }
+  if (!check.ok) return preflightFailed(check.reason, check.message);
+  set(
+    "PreflightPassed",
+    "True",
+    "PreflightSucceeded",
+    `referenced objects resolve and ${spec.registry.url} accepts the push credentials`,
+  );
+
+  const id = runId(ref.uid, trigger.token);
+  const objects = buildRunObjects(
+    ref,
+    {
+      id,
+      trigger: trigger.kind,
+      inputsHash: hash,
+      imageSet: resolved.inputs.imageSet,
+      authFile: resolved.inputs.authFile,
+    },
+    settings,
+  );
+  actions.push({
+    kind: "ensure",
+    objects: [
+      buildServiceAccount(ref),
+      ...buildVolumeClaims(ref, settings),
+      objects.input,
+      objects.result,
+      objects.auth,
+      objects.role,
+      objects.roleBinding,
+      objects.job,
+    ],
+  });
+  status.currentRun = {
+    id,
+    jobName: objects.job.metadata?.name ?? "",
+    trigger: trigger.kind,
+    generation,
+    startTime: now.toISOString(),
+    inputsHash: hash,
+  };
+  if (spec.runRequest !== undefined) status.lastHandledRunRequest = spec.runRequest;
+  status.phase = "Mirroring";
+  set("Reconciling", "True", "RunStarted", `run ${id} started (${trigger.kind})`);
+  set("Ready", "False", "RunInProgress", `run ${id} is in progress`);
+  events.push({
+    type: "Normal",
+    reason: "RunStarted",
+    action: "Mirror",
+    note: `run ${id} started by ${trigger.kind}: Job ${objects.job.metadata?.name ?? ""}`,
+  });
+  return done({ requeueAfterMs: RUN_POLL_MS });
+}

@@ -1,0 +1,54 @@
+/**
+ * Turns what oc-mirror left behind (exit codes, progress, the errors file, the dry-run
+ * mapping) into the compact run result the controller reads. Pure.
+ */
+import { decodeExitCode, type DecodedExit } from "../ocmirror/exit-code.ts";
+import type { MirrorError } from "../ocmirror/errors-file.ts";
+import type { Progress } from "../ocmirror/progress.ts";
+import type { RunResult } from "./result.ts";
+
+export interface RunOutcome {
+  /** Exit code of the dry run (null: it never ended). */
+  readonly dryRunExit: number | null;
+  /** Exit code of the mirror pass; null when it never ran or never reported one. */
+  readonly mirrorExit: number | null;
+  /** Why there is no exit code, when the container stopped without one. */
+  readonly crash?: string;
+  readonly progress: Progress;
+  readonly errors: readonly MirrorError[];
+  readonly plannedImageCount: number;
+  readonly completedAt: Date;
+}
+
+function exitOf(outcome: RunOutcome): DecodedExit {
+  if (outcome.crash !== undefined) {
+    return { code: null, outcome: "crash", failedCategories: [], description: outcome.crash };
+  }
+  if (outcome.dryRunExit !== 0) {
+    const decoded = decodeExitCode(outcome.dryRunExit);
+    return { ...decoded, description: `the dry run failed: ${decoded.description}` };
+  }
+  return decodeExitCode(outcome.mirrorExit);
+}
+
+export function composeResult(outcome: RunOutcome): RunResult {
+  const exit = exitOf(outcome);
+  const failed = outcome.errors.filter((e) => e.image !== "" || e.error !== "");
+  return {
+    version: 1,
+    completedAt: outcome.completedAt.toISOString(),
+    dryRunExitCode: outcome.dryRunExit,
+    exit: {
+      code: exit.code,
+      outcome: exit.outcome,
+      failedCategories: [...exit.failedCategories],
+      description: exit.description.slice(0, 1024),
+    },
+    images: { ...outcome.progress.results },
+    failedImages: failed
+      .slice(0, 20)
+      .map((e) => ({ image: e.image.slice(0, 1024), error: e.error.slice(0, 2048) })),
+    failedImageCount: Math.max(failed.length, outcome.progress.failed),
+    plannedImageCount: outcome.plannedImageCount,
+  };
+}

@@ -1,0 +1,360 @@
+/**
+ * The MirrorJob controller: informers feed a work queue keyed by `namespace/name`; each
+ * key is reconciled by gathering observations from the caches, calling the pure
+ * `decide`, and executing its actions. Watches on Jobs, pods, ConfigMaps and Secrets map
+ * back to the MirrorJobs that own or reference them.
+ */
+import {
+  BatchV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1ConfigMap,
+  type V1Job,
+  type V1Pod,
+  type V1Secret,
+} from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { GROUP, PLURAL, VERSION } from "../api/mirrorjob.ts";
+import type { Condition, MirrorJobStatus } from "../api/status.ts";
+import { formatFieldErrors, validateMirrorJob } from "../api/validation.ts";
+import type { JobSettings } from "../job/builders.ts";
+import { LABELS, MANAGER } from "../job/names.ts";
+import { setCondition } from "../reconcile/conditions.ts";
+import {
+  decide,
+  type Action,
+  type Decision,
+  type Observed,
+  type RegistryCheck,
+} from "../reconcile/decide.ts";
+import { referencedNames } from "../reconcile/preflight.ts";
+import { RegistryClient } from "../registry/client.ts";
+import { RegistryError } from "../registry/errors.ts";
+import { ClusterActions, isStatus } from "./cluster.ts";
+import { startInformer, type InformerHandle } from "./informer.ts";
+import { WorkQueue, type WorkQueueObserver } from "./workqueue.ts";
+
+type CheckRegistry = (action: Extract<Action, { kind: "checkRegistry" }>) => Promise<RegistryCheck>;
+
+export interface ControllerOptions {
+  readonly kc: KubeConfig;
+  readonly logger: Logger;
+  readonly settings: JobSettings;
+  /** Names this replica in Events. */
+  readonly identity: string;
+  readonly workers?: number;
+  readonly checkRegistry?: CheckRegistry;
+  readonly queueObserver?: WorkQueueObserver;
+  /** Called after each reconcile (metrics). */
+  readonly onReconciled?: (result: "success" | "error" | "requeue", seconds: number) => void;
+}
+
+interface RawMirrorJob extends KubernetesObject {
+  spec?: unknown;
+  status?: MirrorJobStatus;
+}
+
+/** The registry half of preflight: `GET /v2/` with the push credentials. */
+export const pingRegistry: CheckRegistry = async (action) => {
+  const host = action.registry.split("/")[0] ?? action.registry;
+  const client = new RegistryClient({
+    registry: host,
+    credentials: action.credentials,
+    tlsVerify: action.tlsVerify,
+    timeoutMs: 10_000,
+    ...(action.caBundle !== undefined && { caBundle: action.caBundle }),
+  });
+  try {
+    await client.ping();
+    return { ok: true };
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof RegistryError && (err.kind === "unauthorized" || err.kind === "forbidden")) {
+      return { ok: false, reason: "RegistryAuthFailed", message: `${message} (spec.registry.pushSecretRef)` };
+    }
+    if (err instanceof RegistryError && err.kind === "tls")
+      return { ok: false, reason: "RegistryTLSFailed", message };
+    return { ok: false, reason: "RegistryUnreachable", message };
+  } finally {
+    await client.close();
+  }
+};
+
+function key(namespace: string | undefined, name: string | undefined): string {
+  return `${namespace ?? ""}/${name ?? ""}`;
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export class MirrorJobController {
+  private readonly options: ControllerOptions;
+  private readonly log: Logger;
+  /** A queue per leadership term: a shut-down queue hands out nothing again. */
+  private queue: WorkQueue;
+  private readonly actions: ClusterActions;
+  private readonly checkRegistry: CheckRegistry;
+  private informers:
+    | {
+        mirrorJobs: InformerHandle<RawMirrorJob>;
+        jobs: InformerHandle<V1Job>;
+        pods: InformerHandle<V1Pod>;
+        configMaps: InformerHandle<V1ConfigMap>;
+        secrets: InformerHandle<V1Secret>;
+      }
+    | undefined;
+  private workers: Promise<void>[] = [];
+
+  constructor(options: ControllerOptions) {
+    this.options = options;
+    this.log = options.logger.child({ controller: "mirrorjob" });
+    this.queue = new WorkQueue(options.queueObserver ? { observer: options.queueObserver } : {});
+    this.actions = new ClusterActions(options.kc, options.identity);
+    this.checkRegistry = options.checkRegistry ?? pingRegistry;
+  }
+
+  /** True once every cache has synced. */
+  synced(): boolean {
+    return this.informers !== undefined && Object.values(this.informers).every((i) => i.hasSynced());
+  }
+
+  start(): void {
+    const { kc, logger } = this.options;
+    this.queue = new WorkQueue(this.options.queueObserver ? { observer: this.options.queueObserver } : {});
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const core = kc.makeApiClient(CoreV1Api);
+    const batch = kc.makeApiClient(BatchV1Api);
+    const owned = `${LABELS.managedBy}=${MANAGER}`;
+    const enqueueOwner = (_type: string, obj: KubernetesObject) => {
+      const owner = obj.metadata?.labels?.[LABELS.mirrorJob];
+      if (owner !== undefined) this.queue.add(key(obj.metadata?.namespace, owner));
+    };
+    const enqueueReferrers = (_type: string, obj: KubernetesObject, kind: "secrets" | "configMaps") => {
+      if (obj.metadata?.labels?.[LABELS.managedBy] === MANAGER) {
+        enqueueOwner(_type, obj);
+        return;
+      }
+      for (const mj of this.informers?.mirrorJobs.list() ?? []) {
+        if (mj.metadata?.namespace !== obj.metadata?.namespace) continue;
+        const parsed = validateMirrorJob(mj);
+        if (parsed.ok && referencedNames(parsed.value.spec)[kind].includes(obj.metadata?.name ?? "")) {
+          this.queue.add(key(mj.metadata?.namespace, mj.metadata?.name));
+        }
+      }
+    };
+    this.informers = {
+      mirrorJobs: startInformer<RawMirrorJob>({
+        kc,
+        logger,
+        path: `/apis/${GROUP}/${VERSION}/${PLURAL}`,
+        list: async () =>
+          (await custom.listClusterCustomObject({
+            group: GROUP,
+            version: VERSION,
+            plural: PLURAL,
+          })) as KubernetesListObject<RawMirrorJob>,
+        onEvent: (_type, obj) => {
+          this.queue.add(key(obj.metadata?.namespace, obj.metadata?.name));
+        },
+      }),
+      jobs: startInformer<V1Job>({
+        kc,
+        logger,
+        path: "/apis/batch/v1/jobs",
+        labelSelector: owned,
+        list: () => batch.listJobForAllNamespaces({ labelSelector: owned }),
+        onEvent: enqueueOwner,
+      }),
+      pods: startInformer<V1Pod>({
+        kc,
+        logger,
+        path: "/api/v1/pods",
+        labelSelector: owned,
+        list: () => core.listPodForAllNamespaces({ labelSelector: owned }),
+        onEvent: enqueueOwner,
+      }),
+      configMaps: startInformer<V1ConfigMap>({
+        kc,
+        logger,
+        path: "/api/v1/configmaps",
+        list: () => core.listConfigMapForAllNamespaces(),
+        onEvent: (type, obj) => {
+          enqueueReferrers(type, obj, "configMaps");
+        },
+      }),
+      secrets: startInformer<V1Secret>({
+        kc,
+        logger,
+        path: "/api/v1/secrets",
+        list: () => core.listSecretForAllNamespaces(),
+        onEvent: (type, obj) => {
+          enqueueReferrers(type, obj, "secrets");
+        },
+      }),
+    };
+    for (let i = 0; i < (this.options.workers ?? 2); i++) this.workers.push(this.work());
+  }
+
+  async stop(): Promise<void> {
+    this.queue.shutDown();
+    await Promise.all(this.workers);
+    await Promise.all(Object.values(this.informers ?? {}).map((i) => i.stop()));
+    this.informers = undefined;
+    this.workers = [];
+  }
+
+  private async work(): Promise<void> {
+    for (let item = await this.queue.get(); item !== undefined; item = await this.queue.get()) {
+      // Reconciling before the caches are complete would act on a partial picture.
+      if (!this.synced()) {
+        this.queue.done(item);
+        this.queue.addAfter(item, 200);
+        continue;
+      }
+      const started = performance.now();
+      let outcome: "success" | "error" | "requeue" = "success";
+      try {
+        const decision = await this.reconcile(item);
+        if (decision?.retry === true) {
+          outcome = "requeue";
+          this.queue.addRateLimited(item);
+        } else {
+          this.queue.forget(item);
+          if (decision?.requeueAfterMs !== undefined) this.queue.addAfter(item, decision.requeueAfterMs);
+        }
+      } catch (err) {
+        outcome = "error";
+        this.log.error(
+          { key: item, err: err instanceof Error ? err.message : String(err) },
+          "reconcile failed",
+        );
+        this.queue.addRateLimited(item);
+      } finally {
+        this.queue.done(item);
+        this.options.onReconciled?.(outcome, (performance.now() - started) / 1000);
+      }
+    }
+  }
+
+  private observe(
+    namespace: string,
+    name: string,
+    status: MirrorJobStatus | undefined,
+    refs: { secrets: string[]; configMaps: string[] },
+  ) {
+    const informers = this.informers;
+    if (informers === undefined) throw new Error("controller not started");
+    const jobs = informers.jobs
+      .list()
+      .filter((j) => j.metadata?.namespace === namespace && j.metadata.labels?.[LABELS.mirrorJob] === name);
+    const resultConfigMaps = new Map(
+      informers.configMaps
+        .list()
+        .filter((c) => c.metadata?.namespace === namespace && c.metadata.labels?.[LABELS.mirrorJob] === name)
+        .map((c) => [c.metadata?.name ?? "", c]),
+    );
+    return {
+      jobs,
+      resultConfigMaps,
+      referenced: {
+        secrets: new Map(refs.secrets.map((n) => [n, informers.secrets.get(namespace, n)])),
+        configMaps: new Map(refs.configMaps.map((n) => [n, informers.configMaps.get(namespace, n)])),
+      },
+      currentJobName: status?.currentRun?.jobName,
+    };
+  }
+
+  async reconcile(item: string): Promise<Decision | undefined> {
+    const [namespace = "", name = ""] = item.split("/");
+    const raw = this.informers?.mirrorJobs.get(namespace, name);
+    if (raw === undefined) return undefined;
+    const mjKey = { namespace, name, uid: raw.metadata?.uid ?? "" };
+    const parsed = validateMirrorJob(raw);
+    if (!parsed.ok) {
+      // Only possible for objects stored under an older schema: say so and stop.
+      const message = formatFieldErrors(parsed.errors);
+      const generation = raw.metadata?.generation ?? 0;
+      const now = new Date();
+      let conditions: Condition[] = raw.status?.conditions ?? [];
+      conditions = setCondition(
+        conditions,
+        { type: "Stalled", status: "True", reason: "InvalidSpec", message },
+        generation,
+        now,
+      );
+      conditions = setCondition(
+        conditions,
+        { type: "Ready", status: "False", reason: "InvalidSpec", message },
+        generation,
+        now,
+      );
+      const status: MirrorJobStatus = {
+        ...raw.status,
+        observedGeneration: generation,
+        phase: "Failed",
+        conditions,
+      };
+      if (!sameJson(status, raw.status)) await this.actions.replaceStatus(mjKey, status);
+      return undefined;
+    }
+    const mj = parsed.value;
+    const seen = this.observe(namespace, name, mj.status, referencedNames(mj.spec));
+    const jobs = [...seen.jobs];
+    // A Job created a moment ago may not be in the cache yet: ask the API before concluding it is gone.
+    if (seen.currentJobName !== undefined && !jobs.some((j) => j.metadata?.name === seen.currentJobName)) {
+      const job = await this.options.kc
+        .makeApiClient(BatchV1Api)
+        .readNamespacedJob({ namespace, name: seen.currentJobName })
+        .catch((err: unknown) => {
+          if (isStatus(err, 404)) return undefined;
+          throw err;
+        });
+      if (job !== undefined) jobs.push(job);
+    }
+    const observed: Observed = {
+      now: new Date(),
+      referenced: seen.referenced,
+      jobs,
+      resultConfigMaps: seen.resultConfigMaps,
+    };
+    let decision = decide(mj, observed, this.options.settings);
+    const check = decision.actions.find(
+      (a): a is Extract<Action, { kind: "checkRegistry" }> => a.kind === "checkRegistry",
+    );
+    if (check !== undefined) {
+      decision = decide(
+        mj,
+        { ...observed, registryCheck: await this.checkRegistry(check) },
+        this.options.settings,
+      );
+    }
+    for (const action of decision.actions) {
+      if (action.kind === "ensure") await this.actions.ensure(action.objects);
+      else if (action.kind === "deleteRun")
+        await this.actions.deleteRun(namespace, action.id, action.jobName);
+    }
+    if (!sameJson(decision.status, mj.status)) await this.actions.replaceStatus(mjKey, decision.status);
+    for (const event of decision.events) {
+      await this.actions.event(mjKey, event).catch((err: unknown) => {
+        this.log.warn(
+          { key: item, reason: event.reason, err: err instanceof Error ? err.message : String(err) },
+          "event not recorded",
+        );
+      });
+    }
+    this.log.info(
+      {
+        key: item,
+        phase: decision.status.phase,
+        actions: decision.actions.map((a) => a.kind),
+        events: decision.events.map((e) => e.reason),
+      },
+      "reconciled",
+    );
+    return decision;
+  }
+}

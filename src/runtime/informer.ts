@@ -1,0 +1,221 @@
+/**
+ * A resilient informer: list + watch one resource into an in-memory cache and report changes.
+ *
+ * Why it exists: `@kubernetes/client-node` 2.x's informer (`makeInformer`, i.e. `ListWatch`)
+ * re-watches after a clean close, a client-side inactivity timeout or a 410 Gone (relist), but on
+ * any other failure — the API server unreachable, a 5xx, a 403 while RBAC is still being set
+ * up, a failed list — it emits `error` and stops for good. An operator must outlive such blips,
+ * so this wrapper restarts it with bounded exponential backoff and jitter, and says when the
+ * cache holds a complete first list (`hasSynced()`), which reconcilers and `/readyz` wait for.
+ *
+ * Behaviour of the library this builds on (checked in client-node 2.0.1, `dist/cache.js`):
+ * - `start()` emits `connect`, lists only when it has no resourceVersion yet (a restart
+ *   resumes the watch from the last seen resourceVersion; a 410 clears it and relists,
+ *   emitting `delete` for objects that vanished meanwhile), then watches.
+ * - `error` is emitted exactly when it has stopped: no watch is open and nothing is scheduled.
+ * - `stop()` only sets a flag and aborts the current watch request; a list or a reconnect delay
+ *   in progress still goes on to open a new watch. The `Watch` below therefore refuses to open
+ *   watches once stopped, and aborts any that connect afterwards.
+ * - Exceptions thrown by event callbacks are swallowed by the watch's line parser (and would
+ *   skip the resourceVersion update), so handler errors are caught and logged here.
+ * - The cache mixes two shapes: objects from the list are whatever `list` returned (for the
+ *   generated clients, deserialized models: timestamps are `Date`s, a few fields renamed such as
+ *   NetworkPolicy's `_from`; list items carry no `kind`/`apiVersion`), objects from watch events
+ *   are the raw JSON (timestamps are strings). Read timestamps with `new Date(value)`, which
+ *   accepts both, and do not rely on `kind`.
+ */
+import {
+  ListWatch,
+  Watch,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+} from "@kubernetes/client-node";
+import type { Logger } from "pino";
+
+export type InformerEventType = "add" | "update" | "delete";
+
+export interface InformerOptions<T extends KubernetesObject> {
+  kc: KubeConfig;
+  /** The watch path, e.g. `/api/v1/namespaces/ns/configmaps` or `/apis/hubmirror.dev/v1alpha1/mirrorjobs`. */
+  path: string;
+  /** Lists the same resource as `path` (with the same label selector). */
+  list: () => Promise<KubernetesListObject<T>>;
+  labelSelector?: string;
+  onEvent: (type: InformerEventType, obj: T) => void;
+  logger: Logger;
+  /** First restart delay after a failure. Default 1 s. */
+  initialBackoffMs?: number;
+  /** Cap of the restart delay. Default 30 s. */
+  maxBackoffMs?: number;
+}
+
+export interface InformerHandle<T extends KubernetesObject> {
+  /** Stops watching; no events are delivered after it resolves. */
+  stop(): Promise<void>;
+  /** True once a first full list has been put into the cache (stays true). */
+  hasSynced(): boolean;
+  list(): T[];
+  /** For cluster-scoped objects pass `""` as namespace. */
+  get(namespace: string, name: string): T | undefined;
+}
+
+/** Client-node's watcher, made stoppable: no new watch once stopped, connected ones aborted. */
+class StoppableWatch extends Watch {
+  stopped = false;
+  private readonly open = new Set<AbortController>();
+
+  override async watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    if (this.stopped) {
+      // The ListWatch keeps this as its request and waits for a done() that never comes: it idles.
+      const idle = new AbortController();
+      idle.abort();
+      return idle;
+    }
+    let controller: AbortController;
+    try {
+      controller = await super.watch(path, queryParams, callback, (err: unknown) => {
+        this.open.delete(controller);
+        done(err);
+      });
+    } catch (err) {
+      // Only setup errors (e.g. credentials) land here; the ListWatch would leave them unhandled.
+      const failed = new AbortController();
+      failed.abort();
+      done(err);
+      return failed;
+    }
+    // stop() may have run while this watch was connecting.
+    if (this.isStopped()) controller.abort();
+    else if (!controller.signal.aborted) this.open.add(controller);
+    return controller;
+  }
+
+  private isStopped(): boolean {
+    return this.stopped;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const controller of this.open) controller.abort();
+    this.open.clear();
+  }
+}
+
+/** Starts the informer in the background; failures are logged and retried, never thrown. */
+export function startInformer<T extends KubernetesObject>(options: InformerOptions<T>): InformerHandle<T> {
+  const { path, logger } = options;
+  const initialBackoffMs = options.initialBackoffMs ?? 1000;
+  const maxBackoffMs = options.maxBackoffMs ?? 30_000;
+  const watch = new StoppableWatch(options.kc);
+  let stopped = false;
+  let synced = false;
+  let listed = false;
+  let attempt = 0;
+  let startedAt = 0;
+  let restartTimer: NodeJS.Timeout | undefined;
+  let wakeDelay: (() => void) | undefined;
+
+  // The library's own pause before re-watching after a clean close; unref'd, cut short by stop().
+  const delayFn = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      if (stopped) {
+        resolve();
+        return;
+      }
+      const finish = (): void => {
+        clearTimeout(timer);
+        wakeDelay = undefined;
+        resolve();
+      };
+      const timer = setTimeout(finish, ms);
+      timer.unref();
+      wakeDelay = finish;
+    });
+
+  const list = async (): Promise<KubernetesListObject<T>> => {
+    const result = await options.list();
+    listed = true;
+    attempt = 0;
+    return result;
+  };
+
+  const informer = new ListWatch<T>(path, watch, list, false, options.labelSelector, undefined, { delayFn });
+
+  // The ListWatch fills its cache and sets its resourceVersion right after our list() resolves.
+  const checkSynced = (): boolean => {
+    if (!synced && listed && informer.latestResourceVersion() !== "") synced = true;
+    return synced;
+  };
+
+  const deliver = (type: InformerEventType) => (obj: T) => {
+    if (stopped) return;
+    attempt = 0;
+    try {
+      options.onEvent(type, obj);
+    } catch (err) {
+      logger.error({ err, path, type, name: obj.metadata?.name }, "informer event handler failed");
+    }
+  };
+  informer.on("add", deliver("add"));
+  informer.on("update", deliver("update"));
+  informer.on("delete", deliver("delete"));
+  informer.on("connect", () => {
+    if (!stopped) logger.debug({ path }, "informer connecting");
+  });
+  informer.on("error", (err: unknown) => {
+    if (stopped) return;
+    // A run that stayed healthy for a full backoff period starts the backoff afresh.
+    if (Date.now() - startedAt >= maxBackoffMs) attempt = 0;
+    const ceiling = Math.min(initialBackoffMs * 2 ** attempt, maxBackoffMs);
+    attempt++;
+    // Jitter in [ceiling/2, ceiling]: restarting replicas do not hit the API server in step.
+    const delayMs = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+    logger.warn({ err, path, attempt, delayMs }, "informer failed; restarting");
+    scheduleStart(delayMs);
+  });
+
+  function scheduleStart(delayMs: number): void {
+    if (stopped || restartTimer !== undefined) return;
+    restartTimer = setTimeout(() => {
+      restartTimer = undefined;
+      run();
+    }, delayMs);
+    restartTimer.unref();
+  }
+
+  function run(): void {
+    if (stopped) return;
+    startedAt = Date.now();
+    informer.start().catch((err: unknown) => {
+      // start() itself rejects only on unexpected errors; treat them like an `error` event.
+      if (stopped) return;
+      logger.warn({ err, path }, "informer start failed; restarting");
+      scheduleStart(maxBackoffMs);
+    });
+  }
+
+  run();
+
+  return {
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (restartTimer !== undefined) clearTimeout(restartTimer);
+      restartTimer = undefined;
+      wakeDelay?.();
+      // Aborts open watches; a list still in flight completes, but its events are dropped and
+      // the watch it would then open is refused.
+      watch.stop();
+      await informer.stop();
+    },
+    hasSynced: checkSynced,
+    list: () => [...informer.list()],
+    get: (namespace, name) => informer.get(name, namespace),
+  };
+}

@@ -1,0 +1,141 @@
+/**
+ * Runs the operator in-process for e2e tests (the real manager: leader election,
+ * informers, work queue, controller) with its log lines captured, plus helpers to create
+ * the Secrets and MirrorJobs the tests need.
+ */
+import { Writable } from "node:stream";
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+} from "@kubernetes/client-node";
+import { pino } from "pino";
+import { inject } from "vitest";
+import { GROUP, PLURAL, VERSION } from "../../src/api/mirrorjob.ts";
+import type { MirrorJobStatus } from "../../src/api/status.ts";
+import { runManager, type Manager, type ManagerConfig } from "../../src/cli/manager.ts";
+import { waitFor } from "./processes.ts";
+
+export interface RunningOperator extends Manager {
+  readonly logs: string[];
+}
+
+export async function startOperator(
+  kc: KubeConfig,
+  overrides: Partial<ManagerConfig> = {},
+): Promise<RunningOperator> {
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logs.push(chunk.toString("utf8"));
+      done();
+    },
+  });
+  const identity = overrides.identity ?? `test-${Math.random().toString(36).slice(2, 8)}`;
+  const manager = await runManager(
+    {
+      namespace: "default",
+      identity,
+      leaseName: "hub-mirror-operator-test",
+      leaderElection: false,
+      healthPort: 0,
+      operatorImage: "example.invalid/hub-mirror-operator:test",
+      defaultOcMirrorImage: "registry.redhat.io/openshift4/oc-mirror-plugin-rhel9:v4.20",
+      heartbeatTimeoutSeconds: 6,
+      workers: 2,
+      ...overrides,
+    },
+    kc,
+    pino({ level: "debug", base: { identity } }, sink),
+  );
+  return Object.assign(manager, { logs });
+}
+
+export function dockerConfigJson(host: string, username: string, password: string): string {
+  return JSON.stringify({
+    auths: { [host]: { auth: Buffer.from(`${username}:${password}`).toString("base64") } },
+  });
+}
+
+/** A kubernetes.io/dockerconfigjson Secret for the test registry (or the given content). */
+export async function createPushSecret(
+  kc: KubeConfig,
+  namespace: string,
+  name = "push",
+  content?: string,
+): Promise<void> {
+  const registry = inject("registry");
+  await kc.makeApiClient(CoreV1Api).createNamespacedSecret({
+    namespace,
+    body: {
+      metadata: { name },
+      type: "kubernetes.io/dockerconfigjson",
+      stringData: {
+        ".dockerconfigjson": content ?? dockerConfigJson(registry.host, registry.username, registry.password),
+      },
+    },
+  });
+}
+
+export async function createRegistryCa(
+  kc: KubeConfig,
+  namespace: string,
+  name = "registry-ca",
+): Promise<void> {
+  await kc.makeApiClient(CoreV1Api).createNamespacedConfigMap({
+    namespace,
+    body: { metadata: { name }, data: { "ca-bundle.crt": inject("registry").caPem } },
+  });
+}
+
+export interface MirrorJobObject {
+  metadata: { name: string; namespace: string; generation?: number; uid?: string };
+  spec: Record<string, unknown>;
+  status?: MirrorJobStatus;
+}
+
+export function mirrorJobs(kc: KubeConfig) {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  const base = { group: GROUP, version: VERSION, plural: PLURAL };
+  return {
+    async create(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
+      await api.createNamespacedCustomObject({
+        ...base,
+        namespace,
+        body: { apiVersion: `${GROUP}/${VERSION}`, kind: "MirrorJob", metadata: { name }, spec },
+      });
+    },
+    async get(namespace: string, name: string): Promise<MirrorJobObject> {
+      return (await api.getNamespacedCustomObject({ ...base, namespace, name })) as MirrorJobObject;
+    },
+    async patchSpec(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
+      await api.patchNamespacedCustomObject(
+        { ...base, namespace, name, body: { spec } },
+        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      );
+    },
+    /** Waits until `check(status)` holds; returns the object. */
+    async waitFor(
+      namespace: string,
+      name: string,
+      what: string,
+      check: (mj: MirrorJobObject) => boolean,
+      timeoutMs = 60_000,
+    ): Promise<MirrorJobObject> {
+      return waitFor(
+        `MirrorJob ${namespace}/${name}: ${what}`,
+        async () => {
+          const mj = await this.get(namespace, name);
+          return check(mj) ? mj : undefined;
+        },
+        { timeoutMs, intervalMs: 150 },
+      );
+    },
+  };
+}
+
+export function condition(mj: MirrorJobObject, type: string) {
+  return mj.status?.conditions?.find((c) => c.type === type);
+}

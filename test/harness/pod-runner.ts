@@ -1,0 +1,282 @@
+/**
+ * The test pod runner plays the kubelet for pods of our Jobs (there is none in tests).
+ * For each new pod it maps the pod's volumes to local folders (PVCs by claim name, so
+ * the cache and workspace survive across runs like real volumes), runs the oc-mirror
+ * container's own command and arguments (the wrapper script, with `oc-mirror` on PATH
+ * being the fixture program) and the real reporter with the pod's arguments, as the
+ * Job's ServiceAccount (a real token, so RBAC is checked), then sets the pod status so the
+ * real Job controller completes or fails the Job.
+ */
+import { spawn } from "node:child_process";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  CoreV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1Container,
+  type V1Pod,
+} from "@kubernetes/client-node";
+import { stringify } from "yaml";
+import { repoRoot } from "./binaries.ts";
+
+export interface PodBehaviour {
+  /** HUBMIRROR_FIXTURE_SCENARIO for the fixture: success, partial, failure, crash. */
+  readonly scenario?: string;
+  /** Delay between the fixture's image lines (to watch progress). */
+  readonly delayMs?: number;
+  /** Kill the whole oc-mirror container (process group) after this many ms, as an OOM kill would. */
+  readonly killAfterMs?: number;
+}
+
+export interface PodRunnerOptions {
+  readonly kc: KubeConfig;
+  /** Folder for the pods' volumes. */
+  readonly root: string;
+  /** Only pods in these namespaces are run (tests in parallel each run their own). */
+  readonly namespaces: () => readonly string[];
+  readonly behaviour?: (pod: V1Pod) => PodBehaviour;
+  /** Where the pods' processes write their output (for debugging failed tests). */
+  readonly logDir?: string;
+}
+
+export interface PodRunner {
+  /** Pods started so far, as namespace/name. */
+  readonly started: string[];
+  stop(): Promise<void>;
+}
+
+const FIXTURE = join(repoRoot, "test/harness/ocmirror-fixture.ts");
+const NODE = process.execPath;
+const MAIN = join(repoRoot, "src/cli/main.ts");
+
+/** Replaces each container mount path prefix with its local folder. */
+function mapper(mounts: readonly [string, string][]): (text: string) => string {
+  const sorted = [...mounts].sort((a, b) => b[0].length - a[0].length);
+  return (text) => {
+    let out = text;
+    for (const [from, to] of sorted) out = out.split(from).join(to);
+    return out;
+  };
+}
+
+interface Exit {
+  readonly code: number | null;
+  readonly signal: string | null;
+}
+
+function runProcess(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+  killAfterMs?: number,
+): Promise<Exit> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const chunks: Buffer[] = [];
+    child.stdout.on("data", (c: Buffer) => chunks.push(c));
+    child.stderr.on("data", (c: Buffer) => chunks.push(c));
+    const timer =
+      killAfterMs !== undefined
+        ? setTimeout(() => {
+            // The whole process group: the wrapper shell, its heartbeat loop and oc-mirror.
+            if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+          }, killAfterMs)
+        : undefined;
+    child.once("exit", (code, signal) => {
+      if (timer) clearTimeout(timer);
+      writeFileSync(logFile, Buffer.concat(chunks));
+      resolve({ code, signal });
+    });
+  });
+}
+
+export function startPodRunner(options: PodRunnerOptions): PodRunner {
+  const core = options.kc.makeApiClient(CoreV1Api);
+  const seen = new Set<string>();
+  const running = new Set<Promise<void>>();
+  let stopped = false;
+  const logDir = options.logDir ?? join(options.root, "logs");
+  mkdirSync(logDir, { recursive: true });
+
+  const shimDir = join(options.root, "bin");
+  mkdirSync(shimDir, { recursive: true });
+  const shim = join(shimDir, "oc-mirror");
+  writeFileSync(shim, `#!/bin/sh\nexec "${NODE}" "${FIXTURE}" "$@"\n`);
+  chmodSync(shim, 0o755);
+
+  async function setStatus(pod: V1Pod, status: Record<string, unknown>): Promise<void> {
+    await core.patchNamespacedPodStatus(
+      { name: pod.metadata?.name ?? "", namespace: pod.metadata?.namespace ?? "", body: { status } },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
+  }
+
+  async function serviceAccountKubeconfig(pod: V1Pod, dir: string): Promise<string> {
+    const namespace = pod.metadata?.namespace ?? "";
+    const token = await core.createNamespacedServiceAccountToken({
+      name: pod.spec?.serviceAccountName ?? "default",
+      namespace,
+      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    });
+    const cluster = options.kc.getCurrentCluster();
+    const file = join(dir, "kubeconfig");
+    writeFileSync(
+      file,
+      stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [
+          { name: "c", cluster: { server: cluster?.server, "certificate-authority": cluster?.caFile } },
+        ],
+        users: [{ name: "sa", user: { token: token.status?.token } }],
+        contexts: [{ name: "c", context: { cluster: "c", user: "sa", namespace } }],
+        "current-context": "c",
+      }),
+      { mode: 0o600 },
+    );
+    return file;
+  }
+
+  /** Local folders for the pod's volumes, and the files of its ConfigMap and Secret volumes. */
+  async function materialize(pod: V1Pod, podDir: string): Promise<Map<string, string>> {
+    const namespace = pod.metadata?.namespace ?? "";
+    const volumes = new Map<string, string>();
+    for (const volume of pod.spec?.volumes ?? []) {
+      let dir: string;
+      if (volume.persistentVolumeClaim) {
+        dir = join(options.root, "pvc", namespace, volume.persistentVolumeClaim.claimName);
+      } else {
+        dir = join(podDir, "volumes", volume.name);
+      }
+      mkdirSync(dir, { recursive: true });
+      if (volume.configMap) {
+        const cm = await core.readNamespacedConfigMap({ name: volume.configMap.name ?? "", namespace });
+        const items = volume.configMap.items ?? Object.keys(cm.data ?? {}).map((key) => ({ key, path: key }));
+        for (const item of items) writeFileSync(join(dir, item.path), cm.data?.[item.key] ?? "");
+      }
+      if (volume.secret) {
+        const secret = await core.readNamespacedSecret({ name: volume.secret.secretName ?? "", namespace });
+        for (const [key, value] of Object.entries(secret.data ?? {})) {
+          writeFileSync(join(dir, key), Buffer.from(value, "base64"), { mode: 0o600 });
+        }
+      }
+      volumes.set(volume.name, dir);
+    }
+    return volumes;
+  }
+
+  async function runContainer(
+    container: V1Container,
+    volumes: Map<string, string>,
+    extraEnv: NodeJS.ProcessEnv,
+    logFile: string,
+    killAfterMs?: number,
+  ): Promise<Exit> {
+    const map = mapper(
+      (container.volumeMounts ?? []).map((m) => [m.mountPath, volumes.get(m.name) ?? "/nonexistent"]),
+    );
+    const env: NodeJS.ProcessEnv = { PATH: `${shimDir}:${process.env.PATH ?? ""}`, ...extraEnv };
+    for (const e of container.env ?? []) if (e.value !== undefined) env[e.name] = map(e.value);
+    const argv = [...(container.command ?? []), ...(container.args ?? [])].map(map);
+    const [command, ...args] = container.name === "reporter" ? [NODE, MAIN, ...argv] : argv;
+    return runProcess(command ?? "/bin/false", args, env, logFile, killAfterMs);
+  }
+
+  async function runPod(pod: V1Pod): Promise<void> {
+    const id = `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`;
+    const podDir = join(options.root, "pods", pod.metadata?.namespace ?? "", pod.metadata?.name ?? "");
+    mkdirSync(podDir, { recursive: true });
+    const behaviour = options.behaviour?.(pod) ?? {};
+    const started = new Date().toISOString();
+    const containers = pod.spec?.containers ?? [];
+    await setStatus(pod, {
+      phase: "Running",
+      startTime: started,
+      containerStatuses: containers.map((c) => ({
+        name: c.name,
+        image: c.image,
+        imageID: "",
+        ready: true,
+        restartCount: 0,
+        started: true,
+        state: { running: { startedAt: started } },
+      })),
+    });
+    const volumes = await materialize(pod, podDir);
+    const kubeconfig = await serviceAccountKubeconfig(pod, podDir);
+    const fixtureEnv: NodeJS.ProcessEnv = {
+      ...(behaviour.scenario !== undefined && { HUBMIRROR_FIXTURE_SCENARIO: behaviour.scenario }),
+      ...(behaviour.delayMs !== undefined && { HUBMIRROR_FIXTURE_DELAY_MS: String(behaviour.delayMs) }),
+    };
+    const logBase = join(logDir, id.replace("/", "_"));
+    const exits = await Promise.all(
+      containers.map((c) =>
+        runContainer(
+          c,
+          volumes,
+          c.name === "reporter" ? { KUBECONFIG: kubeconfig } : fixtureEnv,
+          `${logBase}.${c.name}.log`,
+          c.name === "reporter" ? undefined : behaviour.killAfterMs,
+        ),
+      ),
+    );
+    const finished = new Date().toISOString();
+    const codes = exits.map((e) => e.code ?? 137);
+    await setStatus(pod, {
+      phase: codes.every((c) => c === 0) ? "Succeeded" : "Failed",
+      containerStatuses: containers.map((c, i) => ({
+        name: c.name,
+        image: c.image,
+        imageID: "",
+        ready: false,
+        restartCount: 0,
+        started: false,
+        state: {
+          terminated: {
+            exitCode: codes[i],
+            reason: exits[i]?.signal === "SIGKILL" ? "OOMKilled" : codes[i] === 0 ? "Completed" : "Error",
+            startedAt: started,
+            finishedAt: finished,
+          },
+        },
+      })),
+    });
+  }
+
+  async function loop(): Promise<void> {
+    while (!stopped) {
+      for (const namespace of options.namespaces()) {
+        const pods = await core
+          .listNamespacedPod({ namespace, labelSelector: "app.kubernetes.io/managed-by=hub-mirror-operator" })
+          .catch(() => ({ items: [] as V1Pod[] }));
+        for (const pod of pods.items) {
+          const id = `${namespace}/${pod.metadata?.name ?? ""}`;
+          if (seen.has(id) || pod.status?.phase !== "Pending" || pod.metadata?.deletionTimestamp) continue;
+          seen.add(id);
+          runner.started.push(id);
+          const run = runPod(pod).catch((err: unknown) => {
+            writeFileSync(join(logDir, `${id.replace("/", "_")}.runner-error.log`), String(err));
+          });
+          running.add(run);
+          void run.finally(() => running.delete(run));
+        }
+      }
+      await sleep(200);
+    }
+  }
+
+  const runner: PodRunner = {
+    started: [],
+    async stop() {
+      stopped = true;
+      await looping;
+      await Promise.all(running);
+    },
+  };
+  const looping = loop();
+  return runner;
+}
