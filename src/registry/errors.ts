@@ -26,17 +26,66 @@ export class RegistryError extends Error {
   }
 }
 
-/** OCI distribution error body: `{"errors":[{"code","message","detail"}]}`. */
+/**
+ * A registry's (or token server's) error body as a short message:
+ * OCI distribution `{"errors":[{"code","message","detail"}]}`, Docker token servers'
+ * `{"details": "..."}`, OAuth2 `{"error", "error_description"}`, or a short plain-text
+ * body (proxies, load balancers). Undefined when there is nothing readable.
+ */
 export function describeErrorBody(body: string): string | undefined {
+  // Servers that echo the request's Authorization header must not put it in a message.
+  const text = body.trim().replace(/\b(Bearer|Basic)\s+[\w.~+/=-]+/gi, "$1 [redacted]");
+  if (text === "") return undefined;
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(body) as { errors?: { code?: unknown; message?: unknown }[] };
-    const parts = (parsed.errors ?? [])
+    parsed = JSON.parse(text);
+  } catch {
+    return plainText(text);
+  }
+  if (parsed === null || typeof parsed !== "object") return undefined;
+  const record = parsed as {
+    errors?: unknown;
+    details?: unknown;
+    error?: unknown;
+    error_description?: unknown;
+    message?: unknown;
+  };
+  if (Array.isArray(record.errors)) {
+    const parts = (record.errors as { code?: unknown; message?: unknown }[])
       .map((e) => [e.code, e.message].filter((x) => typeof x === "string" && x !== "").join(": "))
       .filter((x) => x !== "");
-    return parts.length > 0 ? parts.join("; ") : undefined;
-  } catch {
-    return undefined;
+    return parts.length > 0 ? truncate(parts.join("; ")) : undefined;
   }
+  const parts = [record.error, record.error_description, record.details, record.message].filter(
+    (x): x is string => typeof x === "string" && x !== "",
+  );
+  return parts.length > 0 ? truncate(parts.join(": ")) : undefined;
+}
+
+const MAX_DETAIL = 300;
+
+function truncate(text: string): string {
+  return text.length > MAX_DETAIL ? `${text.slice(0, MAX_DETAIL)}...` : text;
+}
+
+/** Plain text (not HTML) collapsed to one line; HTML pages say nothing useful in a condition. */
+function plainText(text: string): string | undefined {
+  if (/^<!doctype|^<html|<body/i.test(text)) return undefined;
+  const line = text.replace(/\s+/g, " ").trim();
+  return line === "" ? undefined : truncate(line);
+}
+
+/**
+ * Replaces every occurrence of the given secrets (passwords, `Authorization` values,
+ * tokens) with `[redacted]`. Secrets shorter than 4 characters are left alone: they
+ * would redact ordinary words and are no secret worth the name.
+ */
+export function redact(text: string, secrets: Iterable<string>): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (secret.length >= 4 && out.includes(secret)) out = out.split(secret).join("[redacted]");
+  }
+  return out;
 }
 
 export function kindForStatus(status: number): RegistryErrorKind {
@@ -63,11 +112,16 @@ const NETWORK_CODES: Record<string, string> = {
   ENOTFOUND: "host not found",
   EHOSTUNREACH: "host unreachable",
   UND_ERR_SOCKET: "connection closed by the registry",
+  EPIPE: "connection closed by the registry",
+  EAI_AGAIN: "host name lookup failed (temporary)",
+  ENETUNREACH: "network unreachable",
+  UND_ERR_PRX_TLS: "TLS connection to the proxy failed",
 };
 
 const TIMEOUT_CODES = new Set(["UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
 
-function errorCode(err: unknown): string | undefined {
+/** The first code in an error's cause chain that this module knows. */
+export function errorCode(err: unknown): string | undefined {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string" && (code in TLS_CODES || code in NETWORK_CODES || TIMEOUT_CODES.has(code))) {
@@ -100,7 +154,7 @@ export function transportError(registry: string, operation: string, err: unknown
       },
     );
   }
-  const reason = code !== undefined ? NETWORK_CODES[code] : err instanceof Error ? err.message : String(err);
+  const reason = code !== undefined ? NETWORK_CODES[code] : (proxyRefusal(err) ?? messageOf(err));
   return new RegistryError(
     "unreachable",
     `registry ${registry} is unreachable for ${operation}: ${reason}`,
@@ -109,4 +163,19 @@ export function transportError(registry: string, operation: string, err: unknown
       cause: err,
     },
   );
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** undici's "Proxy response (407) !== 200 when HTTP Tunneling", said plainly. */
+function proxyRefusal(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const status = /Proxy response \((\d+)\)/.exec(e.message)?.[1];
+    if (status !== undefined) {
+      return `the proxy refused to open a tunnel to it (HTTP ${status}${status === "407" ? ", proxy authentication required" : ""})`;
+    }
+  }
+  return undefined;
 }

@@ -1,6 +1,9 @@
 /**
  * A real container registry for tests: Debian's `docker-registry` (distribution 2.8)
- * over TLS with its own CA and htpasswd (bcrypt) authentication, on a free loopback port.
+ * over TLS with its own CA on a free loopback port, authenticating either with
+ * htpasswd (bcrypt, checked on every request) or with Bearer tokens from a token
+ * issuer it trusts (`auth.token`: realm, service, issuer, rootcertbundle; see
+ * token-issuer.ts).
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -11,6 +14,22 @@ import { stringify } from "yaml";
 import { createCertificateAuthority, issueCertificate } from "./pki.ts";
 import { freePort } from "./ports.ts";
 import { startProcess, waitFor } from "./processes.ts";
+import { startTokenIssuer, type TokenIssuer } from "./token-issuer.ts";
+
+export type RegistryAuth = "htpasswd" | "token";
+
+export interface RegistryOptions {
+  /** How the registry authenticates clients (default htpasswd). */
+  readonly auth?: RegistryAuth;
+  /** Extra users besides the main one; token mode may restrict their actions (e.g. pull only). */
+  readonly extraUsers?: Readonly<Record<string, { password: string; actions?: readonly string[] }>>;
+  /** htpasswd bcrypt cost (htpasswd -C, 4..17; default htpasswd's own, 5). */
+  readonly bcryptCost?: number;
+  /** Token mode: how tokens name their signing key (default kid; see token-issuer.ts). */
+  readonly tokenKeyHeader?: "kid" | "x5c";
+  /** distribution log level (default warn). */
+  readonly logLevel?: "error" | "warn" | "info" | "debug";
+}
 
 export interface TestRegistry {
   /** `127.0.0.1:<port>` */
@@ -21,11 +40,23 @@ export interface TestRegistry {
   readonly password: string;
   /** A dockerconfigjson file (mode 0600) with the registry's credentials, for skopeo/oc-mirror. */
   readonly authFile: string;
+  readonly auth: RegistryAuth;
+  /** The token issuer (token mode only). */
+  readonly tokenIssuer?: TokenIssuer;
+  /** The registry's log file. */
+  readonly logFile: string;
+  /** Process id of the registry (for CPU accounting in benchmarks). */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
-export async function startRegistry(dir: string, name = "registry"): Promise<TestRegistry> {
+export async function startRegistry(
+  dir: string,
+  name = "registry",
+  options: RegistryOptions = {},
+): Promise<TestRegistry> {
   mkdirSync(dir, { recursive: true });
+  const mode = options.auth ?? "htpasswd";
   const ca = createCertificateAuthority(dir, `${name}-ca`);
   const serving = issueCertificate(ca, dir, name, {
     commonName: "127.0.0.1",
@@ -34,31 +65,62 @@ export async function startRegistry(dir: string, name = "registry"): Promise<Tes
   });
   const username = "mirror";
   const password = randomBytes(18).toString("base64url");
-  const htpasswdFile = join(dir, "htpasswd");
-  writeFileSync(htpasswdFile, execFileSync("htpasswd", ["-Bbn", username, password]));
+  const users = { ...options.extraUsers, [username]: { password } };
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
+
+  let tokenIssuer: TokenIssuer | undefined;
+  let auth: Record<string, unknown>;
+  if (mode === "token") {
+    tokenIssuer = await startTokenIssuer({
+      dir,
+      servingCa: ca,
+      users,
+      service: `${name}-service`,
+      issuer: `${name}-token-issuer`,
+      ...(options.tokenKeyHeader !== undefined && { keyHeader: options.tokenKeyHeader }),
+    });
+    auth = {
+      token: {
+        realm: tokenIssuer.realm,
+        service: tokenIssuer.service,
+        issuer: tokenIssuer.issuer,
+        rootcertbundle: tokenIssuer.rootCertBundle,
+      },
+    };
+  } else {
+    const htpasswdFile = join(dir, "htpasswd");
+    const cost = options.bcryptCost !== undefined ? ["-C", String(options.bcryptCost)] : [];
+    writeFileSync(
+      htpasswdFile,
+      Object.entries(users)
+        .map(([user, u]) =>
+          execFileSync("htpasswd", ["-Bbn", ...cost, user, u.password])
+            .toString()
+            .trim(),
+        )
+        .join("\n") + "\n",
+    );
+    auth = { htpasswd: { realm: `${name}-realm`, path: htpasswdFile } };
+  }
+
   const configFile = join(dir, "config.yml");
   writeFileSync(
     configFile,
     stringify({
       version: 0.1,
-      log: { level: "warn", accesslog: { disabled: true } },
+      log: { level: options.logLevel ?? "warn", accesslog: { disabled: true } },
       storage: { filesystem: { rootdirectory: join(dir, "data") }, delete: { enabled: true } },
       http: {
         addr: host,
         secret: randomBytes(16).toString("hex"),
         tls: { certificate: serving.certFile, key: serving.keyFile },
       },
-      auth: { htpasswd: { realm: `${name}-realm`, path: htpasswdFile } },
+      auth,
     }),
   );
-  const proc = startProcess({
-    name,
-    command: "docker-registry",
-    args: ["serve", configFile],
-    logFile: join(dir, `${name}.log`),
-  });
+  const logFile = join(dir, `${name}.log`);
+  const proc = startProcess({ name, command: "docker-registry", args: ["serve", configFile], logFile });
   const agent = new Agent({ connect: { ca: ca.pem } });
   try {
     await waitFor(
@@ -72,12 +134,28 @@ export async function startRegistry(dir: string, name = "registry"): Promise<Tes
     );
   } catch (err) {
     await proc.stop();
+    await tokenIssuer?.stop();
     throw err;
   } finally {
     await agent.close();
   }
   const authFile = join(dir, "auth.json");
-  const auth = Buffer.from(`${username}:${password}`).toString("base64");
-  writeFileSync(authFile, JSON.stringify({ auths: { [host]: { auth } } }), { mode: 0o600 });
-  return { host, caFile: ca.certFile, caPem: ca.pem, username, password, authFile, stop: () => proc.stop() };
+  const encoded = Buffer.from(`${username}:${password}`).toString("base64");
+  writeFileSync(authFile, JSON.stringify({ auths: { [host]: { auth: encoded } } }), { mode: 0o600 });
+  return {
+    host,
+    caFile: ca.certFile,
+    caPem: ca.pem,
+    username,
+    password,
+    authFile,
+    auth: mode,
+    ...(tokenIssuer !== undefined && { tokenIssuer }),
+    logFile,
+    pid: proc.pid,
+    stop: async () => {
+      await proc.stop();
+      await tokenIssuer?.stop();
+    },
+  };
 }
