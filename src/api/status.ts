@@ -142,6 +142,19 @@ export const runSchema = z
       .optional()
       .describe("Up to 20 images that failed, with their errors."),
     message: z.string().max(4096).optional().describe("Summary of the run's outcome."),
+    verification: z
+      .object({
+        reason: z.string().max(64).describe("The Verified condition's reason for this run."),
+        checked: count("Images checked in the registry."),
+        present: count("Images present with the expected content."),
+        missing: count("Images missing from the registry."),
+        mismatched: count("Images present with another digest than their source."),
+        errors: count("Images that could not be checked."),
+        completionTime: time("When the verification ended."),
+      })
+      .strict()
+      .optional()
+      .describe("The check of every image of the run's dry-run mapping in the target registry."),
     progress: progress.optional(),
   })
   .strict()

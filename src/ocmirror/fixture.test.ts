@@ -16,6 +16,7 @@ import {
   goDuration,
   readIsc,
   runFixture,
+  splitDestination,
 } from "../../test/harness/ocmirror-fixture.ts";
 import { parseClusterResources } from "./cluster-resources.ts";
 import { latestErrorsFile, parseErrorsFile } from "./errors-file.ts";
@@ -26,6 +27,8 @@ import { latestLogFile, workspacePaths } from "./workspace.ts";
 
 const HEX = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const REGISTRY = "reg.example.com:5000/mirror";
+/** Nothing listens on port 1: a push there fails at once (connection refused). */
+const DOWN = "127.0.0.1:1/mirror";
 
 const FULL_ISC = `kind: ImageSetConfiguration
 apiVersion: mirror.openshift.io/v2alpha1
@@ -84,7 +87,14 @@ afterAll(async () => {
 let counter = 0;
 async function run(
   isc: string,
-  options: { scenario?: string; extraArgs?: string[]; env?: NodeJS.ProcessEnv; ws?: string } = {},
+  options: {
+    scenario?: string;
+    extraArgs?: string[];
+    env?: NodeJS.ProcessEnv;
+    ws?: string;
+    /** Destination (default REGISTRY, which does not exist: pushing is off unless `env` turns it on). */
+    dest?: string;
+  } = {},
 ): Promise<Run> {
   const dir = path.join(root, `run-${++counter}`);
   await mkdir(path.join(dir, "home"), { recursive: true });
@@ -94,6 +104,7 @@ async function run(
   const stderr: string[] = [];
   const env: NodeJS.ProcessEnv = {
     HOME: path.join(dir, "home"),
+    HUBMIRROR_FIXTURE_PUSH: "false",
     ...(options.scenario === undefined ? {} : { HUBMIRROR_FIXTURE_SCENARIO: options.scenario }),
     ...options.env,
   };
@@ -102,7 +113,7 @@ async function run(
     path.join(dir, "isc.yaml"),
     "--workspace",
     `file://${ws}`,
-    `docker://${REGISTRY}`,
+    `docker://${options.dest ?? REGISTRY}`,
     "--v2",
     "--cache-dir",
     path.join(dir, "cache"),
@@ -620,18 +631,132 @@ describe("fixture: command line and environment", () => {
       "docker://reg:5000",
       "--v2",
     ];
+    const env = { ...process.env, HOME: path.join(dir, "home"), HUBMIRROR_FIXTURE_PUSH: "false" };
     const { stdout } = await promisify(execFile)(process.execPath, args, {
-      env: { ...process.env, HOME: path.join(dir, "home"), HUBMIRROR_FIXTURE_SCENARIO: "success" },
+      env: { ...env, HUBMIRROR_FIXTURE_SCENARIO: "success" },
     });
     expect(progressOf(stdout.split("\n"))).toMatchObject({ stage: "finished", total: 1, copied: 1 });
     const failed = await promisify(execFile)(process.execPath, args, {
-      env: { ...process.env, HOME: path.join(dir, "home"), HUBMIRROR_FIXTURE_SCENARIO: "partial" },
+      env: { ...env, HUBMIRROR_FIXTURE_SCENARIO: "partial" },
     }).catch((err: unknown) => err as { code: number });
     expect((failed as { code: number }).code).toBe(8);
   });
 });
 
+// Pushing into a real registry is tested in test/e2e/ocmirror-fixture-push.test.ts.
+describe("fixture: pushing to the destination", () => {
+  const push = { HUBMIRROR_FIXTURE_PUSH: "true" };
+  const noRetries = ["--retry-times", "0"];
+  const errorsOf = async (ws: string) =>
+    parseErrorsFile(
+      await readFile(path.join(workspacePaths(ws).logs, latestErrorsFile(await logs(ws)) ?? ""), "utf8"),
+    );
+
+  it("counts an image whose push fails as failed, like oc-mirror's copy failures", async () => {
+    const r = await run(ADDITIONAL_ONLY, { dest: DOWN, env: push, extraArgs: noRetries });
+    expect(r.code).toBe(8);
+    expect(decodeExitCode(r.code)).toMatchObject({ outcome: "partial", failedCategories: ["additional"] });
+    const msgs = messages(r.stdout);
+    expect(msgs).toContain("Failed to copy generic registry.redhat.io/ubi9/ubi:latest");
+    expect(msgs.some((m) => m.startsWith("Success copying"))).toBe(false);
+    expect(msgs).toContain(
+      "\u2717  0 / 1 additional images mirrored: Some additional images failed to be mirrored - please check the logs",
+    );
+    expect(msgs).toContain("\u{1F4C4} Nothing mirrored. Skipping IDMS and ITMS files generation.");
+    expect(progressOf(r.stdout)).toMatchObject({ stage: "finished", total: 1, copied: 0, failed: 1 });
+    const errors = await errorsOf(r.ws);
+    expect(errors).toEqual([
+      {
+        image: "registry.redhat.io/ubi9/ubi:latest",
+        error: expect.stringMatching(
+          /^writing image to docker:\/\/127\.0\.0\.1:1\/mirror\/ubi9\/ubi:latest: registry 127\.0\.0\.1:1 is unreachable/,
+        ) as unknown,
+      },
+    ]);
+  });
+
+  it("pushes nothing to the cache: catalog copies into it still succeed", async () => {
+    const r = await run(OPERATORS_ONLY, { dest: DOWN, env: push, extraArgs: noRetries });
+    expect(r.code).toBe(4);
+    const msgs = messages(r.stdout);
+    expect(msgs).toContain(
+      "Success copying docker://registry.redhat.io/redhat/redhat-operator-index:v4.19 \u27A1\uFE0F cache",
+    );
+    expect(msgs.filter((m) => m.startsWith("Success copying"))).toHaveLength(1);
+    expect(progressOf(r.stdout)).toMatchObject({ total: 4, copied: 1, failed: 3 });
+    const errors = await errorsOf(r.ws);
+    // The related image's push failed, so its bundle was skipped (not pushed); then the catalog failed.
+    expect(errors.map((e) => e.error.replace(/:.*/, ""))).toEqual([
+      "writing image to docker",
+      expect.stringMatching(/^skipping operator bundle /) as unknown,
+      "writing image to docker",
+    ]);
+    expect(errors[0]).toMatchObject({
+      bundles: ["advanced-cluster-management.v1.0.0"],
+      operators: ["advanced-cluster-management"],
+    });
+    expect(errors[2]?.error).toContain("127.0.0.1:1/mirror/acm/catalog:v1");
+  });
+
+  it("cancels the batch when a release image cannot be pushed", async () => {
+    const r = await run(FULL_ISC, { dest: DOWN, env: push, extraArgs: noRetries });
+    expect(r.code).toBe(14);
+    expect(progressOf(r.stdout)).toMatchObject({ copied: 0, failed: 1 });
+    expect((await errorsOf(r.ws)).map((e) => e.image)).toHaveLength(1);
+  });
+
+  it("pushes nothing in a dry run", async () => {
+    const r = await run(FULL_ISC, { dest: DOWN, env: push, extraArgs: ["--dry-run", ...noRetries] });
+    expect(r.code).toBe(0);
+    expect(latestErrorsFile(await logs(r.ws))).toBeUndefined();
+    expect(existsSync(workspacePaths(r.ws).mapping)).toBe(true);
+  });
+
+  it("fails the images, naming the file but not its content, when the authfile is malformed", async () => {
+    const authFile = path.join(root, "bad-auth.json");
+    await writeFile(authFile, JSON.stringify({ auths: { "127.0.0.1:1": { auth: "s3cret!" } } }));
+    const r = await run(ADDITIONAL_ONLY, {
+      dest: DOWN,
+      env: push,
+      extraArgs: [...noRetries, "--authfile", authFile],
+    });
+    expect(r.code).toBe(8);
+    const [error] = await errorsOf(r.ws);
+    expect(error?.error).toContain(
+      `reading JSON file "${authFile}": dockerconfigjson: "auth" of "127.0.0.1:1"`,
+    );
+    expect(r.stdout.join("\n")).not.toContain("s3cret");
+  });
+
+  it("rejects an unknown HUBMIRROR_FIXTURE_PUSH", async () => {
+    const r = await run(ADDITIONAL_ONLY, { env: { HUBMIRROR_FIXTURE_PUSH: "yes" } });
+    expect(r.code).toBe(1);
+    expect(messages([...r.stdout, ...r.stderr]).join("\n")).toContain(
+      'HUBMIRROR_FIXTURE_PUSH="yes" is not one of true, false',
+    );
+  });
+});
+
 describe("fixture internals", () => {
+  it("splits destinations into host, repository and tag", () => {
+    expect(splitDestination("docker://127.0.0.1:5000/mirror/ns/img:1.0")).toEqual({
+      host: "127.0.0.1:5000",
+      repository: "mirror/ns/img",
+      tag: "1.0",
+      reference: "127.0.0.1:5000/mirror/ns/img:1.0",
+    });
+    expect(splitDestination(`docker://reg/ns/img:sha256-${HEX}`)).toMatchObject({
+      host: "reg",
+      repository: "ns/img",
+      tag: `sha256-${HEX}`,
+    });
+    expect(splitDestination(`reg:5000/img@sha256:${HEX}`)).toMatchObject({
+      repository: "img",
+      tag: `sha256-${HEX}`,
+    });
+    expect(splitDestination("reg:5000/ns/img")).toMatchObject({ repository: "ns/img", tag: "latest" });
+  });
+
   it("names catalog objects like clusterresources.go", () => {
     expect(catalogObjectName("cs", "docker://reg/redhat/redhat-operator-index:v4.19")).toBe(
       "cs-redhat-operator-index-v4-19",

@@ -4,7 +4,8 @@ import { validateMirrorJob, type MirrorJob } from "../api/validation.ts";
 import type { MirrorJobStatus, Run } from "../api/status.ts";
 import type { JobSettings } from "../job/builders.ts";
 import { runNames } from "../job/names.ts";
-import { RESULT_KEYS } from "../report/result.ts";
+import { RESULT_KEYS, encodeJsonGzip } from "../report/result.ts";
+import type { VerifyResult } from "../registry/verify.ts";
 import { decide, type Decision, type Observed } from "./decide.ts";
 
 const settings: JobSettings = {
@@ -13,6 +14,34 @@ const settings: JobSettings = {
   heartbeatTimeoutSeconds: 60,
 };
 const now = new Date("2026-11-23T10:00:00Z");
+const verified = {
+  reason: "AllImagesPresent",
+  checked: 1,
+  present: 1,
+  missing: 0,
+  mismatched: 0,
+  errors: 0,
+  completionTime: "2026-11-23T09:59:00Z",
+};
+
+function verifyResult(missing: string[] = []): VerifyResult {
+  return {
+    target: "reg.example.com/mirror",
+    checked: 1 + missing.length,
+    present: 1,
+    missing: missing.length,
+    mismatched: 0,
+    errors: 0,
+    digestsCompared: 0,
+    problems: missing.map((destination) => ({
+      destination,
+      problem: "missing" as const,
+      kind: "image" as const,
+    })),
+    releasePayloadMissing: false,
+    catalogsMissing: [],
+  };
+}
 
 function mirrorJob(spec: Record<string, unknown> = {}, status?: MirrorJobStatus, generation = 1): MirrorJob {
   const result = validateMirrorJob({
@@ -119,7 +148,7 @@ describe("decide: starting runs", () => {
     const done = decideStarting(mirrorJob());
     const finished: MirrorJobStatus = {
       ...done.status,
-      lastRun: { ...(done.status.currentRun as Run), result: "Succeeded" },
+      lastRun: { ...(done.status.currentRun as Run), result: "Succeeded", verification: verified },
     };
     delete finished.currentRun;
     expect(decide(mirrorJob({}, finished), observed(), settings).actions).toEqual([]);
@@ -132,7 +161,12 @@ describe("decide: starting runs", () => {
     const base = decideStarting(mirrorJob({ schedule: "0 * * * *" }));
     const status: MirrorJobStatus = {
       ...base.status,
-      lastRun: { ...(base.status.currentRun as Run), startTime: "2026-11-23T08:30:00Z", result: "Succeeded" },
+      lastRun: {
+        ...(base.status.currentRun as Run),
+        startTime: "2026-11-23T08:30:00Z",
+        result: "Succeeded",
+        verification: verified,
+      },
     };
     delete status.currentRun;
     const d = decideStarting(mirrorJob({ schedule: "0 * * * *" }, status));
@@ -209,6 +243,11 @@ describe("decide: following and finishing runs", () => {
   function resultConfigMap(result: Record<string, unknown>, progress?: Record<string, unknown>): V1ConfigMap {
     return {
       metadata: { name: names.result },
+      binaryData: {
+        [RESULT_KEYS.mapping]: encodeJsonGzip([
+          { source: "quay.io/a/b:1", destination: "reg.example.com/mirror/a/b:1" },
+        ]),
+      },
       data: {
         ...(progress && { [RESULT_KEYS.progress]: JSON.stringify(progress) }),
         [RESULT_KEYS.result]: JSON.stringify({
@@ -247,28 +286,90 @@ describe("decide: following and finishing runs", () => {
     expect(d.actions).toEqual([]);
   });
 
-  it("records a success", () => {
-    const cm = resultConfigMap({
-      exit: { code: 0, outcome: "success", failedCategories: [], description: "ok" },
-    });
-    const d = decide(
+  const success = { exit: { code: 0, outcome: "success", failedCategories: [], description: "ok" } };
+  const finishedJob = () => [job(current.jobName, current.id, "Complete")];
+
+  it("records a success, then verifies its images before it is Ready", () => {
+    const cm = resultConfigMap(success);
+    const first = decide(
       mirrorJob({}, started.status),
-      observed({
-        jobs: [job(current.jobName, current.id, "Complete")],
-        resultConfigMaps: new Map([[names.result, cm]]),
-      }),
+      observed({ jobs: finishedJob(), resultConfigMaps: new Map([[names.result, cm]]) }),
       settings,
     );
-    expect(d.status.currentRun).toBeUndefined();
-    expect(d.status.lastRun).toMatchObject({
+    expect(first.status.currentRun).toBeUndefined();
+    expect(first.status.lastRun).toMatchObject({
       result: "Succeeded",
       exitCode: 0,
       images: { additional: { copied: 1, total: 1 } },
     });
-    expect(d.status.lastSuccessfulRun?.id).toBe(current.id);
-    expect(conditionOf(d, "Mirrored")).toMatchObject({ status: "True", reason: "RunSucceeded" });
+    expect(first.status.lastSuccessfulRun?.id).toBe(current.id);
+    expect(conditionOf(first, "Mirrored")).toMatchObject({ status: "True", reason: "RunSucceeded" });
+    expect(first.actions).toMatchObject([
+      {
+        kind: "verify",
+        runId: current.id,
+        images: [{ destination: "reg.example.com/mirror/a/b:1", kind: "image" }],
+        tlsVerify: true,
+      },
+    ]);
+    expect(first.status.phase).toBe("Verifying");
+    expect(conditionOf(first, "Ready")?.status).toBe("False");
+
+    const second = decide(
+      mirrorJob({}, started.status),
+      observed({
+        jobs: finishedJob(),
+        resultConfigMaps: new Map([[names.result, cm]]),
+        verification: { runId: current.id, result: verifyResult() },
+      }),
+      settings,
+    );
+    expect(second.actions).toEqual([]);
+    expect(conditionOf(second, "Verified")).toMatchObject({ status: "True", reason: "AllImagesPresent" });
+    expect(conditionOf(second, "Ready")?.status).toBe("True");
+    expect(second.status.phase).toBe("Succeeded");
+    expect(second.status.lastRun?.verification).toMatchObject({
+      reason: "AllImagesPresent",
+      checked: 1,
+      present: 1,
+    });
+    expect(second.status.lastSuccessfulRun?.verification?.reason).toBe("AllImagesPresent");
+    expect(second.events.map((e) => e.reason)).toEqual(["RunSucceeded", "Verified"]);
+
+    // Verified once: the next pass does not check again.
+    expect(decide(mirrorJob({}, second.status), observed({ jobs: finishedJob() }), settings).actions).toEqual(
+      [],
+    );
+  });
+
+  it("is not Ready when the registry misses images of the run", () => {
+    const cm = resultConfigMap(success);
+    const d = decide(
+      mirrorJob({}, started.status),
+      observed({
+        jobs: finishedJob(),
+        resultConfigMaps: new Map([[names.result, cm]]),
+        verification: { runId: current.id, result: verifyResult(["reg.example.com/mirror/a/b:1"]) },
+      }),
+      settings,
+    );
+    expect(conditionOf(d, "Verified")).toMatchObject({ status: "False", reason: "ImagesMissing" });
+    expect(conditionOf(d, "Verified")?.message).toMatch(/reg.example.com\/mirror\/a\/b:1/);
+    expect(conditionOf(d, "Ready")).toMatchObject({ status: "False", reason: "ImagesMissing" });
+    expect(d.status.phase).toBe("Failed");
+    expect(d.events.map((e) => e.reason)).toEqual(["RunSucceeded", "VerificationFailed"]);
+  });
+
+  it("skips verification when spec.verify.enabled is false", () => {
+    const cm = resultConfigMap(success);
+    const d = decide(
+      mirrorJob({ verify: { enabled: false } }, started.status),
+      observed({ jobs: finishedJob(), resultConfigMaps: new Map([[names.result, cm]]) }),
+      settings,
+    );
+    expect(d.actions).toEqual([]);
+    expect(conditionOf(d, "Verified")).toBeUndefined();
     expect(conditionOf(d, "Ready")?.status).toBe("True");
-    expect(d.events.map((e) => e.reason)).toEqual(["RunSucceeded"]);
   });
 
   it("records a partial failure with the failed images", () => {

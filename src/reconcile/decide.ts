@@ -21,7 +21,8 @@ import {
 } from "../job/builders.ts";
 import { LABELS, runId, runNames } from "../job/names.ts";
 import type { Credentials } from "../registry/credentials.ts";
-import { readResultConfigMap, type RunResult } from "../report/result.ts";
+import { verifiedCondition, type ExpectedImage, type VerifyResult } from "../registry/verify.ts";
+import { readResultConfigMap, type ReadResult, type RunResult } from "../report/result.ts";
 import { removeCondition, setCondition } from "./conditions.ts";
 import { resolveInputs, type Referenced } from "./preflight.ts";
 import { dueTrigger, inputsHash, nextScheduledRun } from "./triggers.ts";
@@ -43,6 +44,8 @@ export interface Observed {
   readonly resultConfigMaps: ReadonlyMap<string, V1ConfigMap>;
   /** The shell's answer to a `checkRegistry` action. */
   readonly registryCheck?: RegistryCheck;
+  /** The shell's answer to a `verify` action. */
+  readonly verification?: { readonly runId: string; readonly result: VerifyResult };
 }
 
 export type Action =
@@ -50,6 +53,15 @@ export type Action =
       kind: "checkRegistry";
       registry: string;
       credentials: Credentials;
+      caBundle?: string;
+      tlsVerify: boolean;
+    }
+  | {
+      kind: "verify";
+      runId: string;
+      images: ExpectedImage[];
+      /** The push Secret's dockerconfigjson (credentials per repository). */
+      dockerConfig: string;
       caBundle?: string;
       tlsVerify: boolean;
     }
@@ -224,6 +236,34 @@ function finishRun(
   }
 }
 
+/** The images a run was to put into the registry, from its dry-run mapping. */
+function expectedImages(read: ReadResult): ExpectedImage[] {
+  const catalogs = new Set(
+    read.clusterResources.flatMap((o) => {
+      const spec = o.object.spec as { image?: unknown; source?: { image?: { ref?: unknown } } } | undefined;
+      return [spec?.image, spec?.source?.image?.ref].filter((x): x is string => typeof x === "string");
+    }),
+  );
+  return read.mapping.map((entry) => ({
+    destination: entry.destination,
+    ...(entry.sourceDigest !== undefined && { expectedDigest: entry.sourceDigest }),
+    kind: /\/openshift\/release-images:/.test(entry.destination)
+      ? "release"
+      : catalogs.has(entry.destination)
+        ? "catalog"
+        : "image",
+  }));
+}
+
+/** Runs that copied something are verified (a failed or crashed run has nothing to check). */
+function needsVerification(run: Run | undefined): run is Run {
+  return (
+    run !== undefined &&
+    run.verification === undefined &&
+    (run.result === "Succeeded" || run.result === "PartiallyFailed")
+  );
+}
+
 function mirroredCondition(run: Run): { status: "True" | "False"; reason: string; message: string } {
   const result = run.result ?? "Crashed";
   return {
@@ -359,7 +399,58 @@ export function decide(mj: MirrorJob, observed: Observed, settings: JobSettings)
   if (!resolved.ok) return preflightFailed(resolved.failure.reason, resolved.failure.message);
   conditions = removeCondition(conditions, "Stalled");
 
-  // 4. Is a run due?
+  // 4. Verify the last run's images in the registry (once; the result is kept in lastRun).
+  if (!spec.verify.enabled) {
+    conditions = removeCondition(conditions, "Verified");
+  } else if (needsVerification(status.lastRun)) {
+    const last = status.lastRun;
+    const verification = observed.verification;
+    if (verification?.runId !== last.id) {
+      const read = readResultConfigMap(
+        observed.resultConfigMaps.get(runNames(mj.metadata.name, last.id).result),
+      );
+      actions.push({
+        kind: "verify",
+        runId: last.id,
+        images: expectedImages(read),
+        dockerConfig: resolved.inputs.pushAuthFile,
+        tlsVerify: spec.registry.tlsVerify,
+        ...(resolved.inputs.registryCaBundle !== undefined && { caBundle: resolved.inputs.registryCaBundle }),
+      });
+      status.phase = "Verifying";
+      set(
+        "Reconciling",
+        "True",
+        "Verifying",
+        `checking the images of run ${last.id} in ${spec.registry.url}`,
+      );
+      return done();
+    }
+    const condition = verifiedCondition(verification.result);
+    const r = verification.result;
+    status.lastRun = {
+      ...last,
+      verification: {
+        reason: condition.reason,
+        checked: r.checked,
+        present: r.present,
+        missing: r.missing,
+        mismatched: r.mismatched,
+        errors: r.errors,
+        completionTime: now.toISOString(),
+      },
+    };
+    if (status.lastSuccessfulRun?.id === last.id) status.lastSuccessfulRun = status.lastRun;
+    set("Verified", condition.status, condition.reason, `run ${last.id}: ${condition.message}`);
+    events.push({
+      type: condition.status === "True" ? "Normal" : "Warning",
+      reason: condition.status === "True" ? "Verified" : "VerificationFailed",
+      action: "Verify",
+      note: `run ${last.id}: ${condition.message}`.slice(0, 1024),
+    });
+  }
+
+  // 5. Is a run due?
   const hash = inputsHash(spec, resolved.inputs.imageSet);
   const next = nextScheduledRun(spec, status, created);
   if (next !== undefined) status.nextScheduledRun = next.toISOString();
@@ -368,8 +459,6 @@ export function decide(mj: MirrorJob, observed: Observed, settings: JobSettings)
   if (trigger === undefined) {
     conditions = removeCondition(conditions, "Reconciling");
     const last = status.lastRun;
-    if (spec.suspend) status.phase = "Suspended";
-    else status.phase = last === undefined ? "Pending" : last.result === "Succeeded" ? "Succeeded" : "Failed";
     if (last === undefined)
       set(
         "Ready",
@@ -377,13 +466,30 @@ export function decide(mj: MirrorJob, observed: Observed, settings: JobSettings)
         spec.suspend ? "Suspended" : "NotYetRun",
         spec.suspend ? "suspended before the first run" : "no run has finished yet",
       );
-    else if (last.result === "Succeeded") set("Ready", "True", "RunSucceeded", last.message ?? "");
-    else set("Ready", "False", `Run${last.result ?? "Crashed"}`, last.message ?? "");
+    else if (last.result !== "Succeeded")
+      set("Ready", "False", `Run${last.result ?? "Crashed"}`, last.message ?? "");
+    else if (spec.verify.enabled && last.verification?.reason !== "AllImagesPresent") {
+      const verified = conditions.find((c) => c.type === "Verified");
+      set(
+        "Ready",
+        "False",
+        verified?.reason ?? "NotVerified",
+        verified?.message ?? "the run is not verified yet",
+      );
+    } else set("Ready", "True", "RunSucceeded", last.message ?? "");
+    const ready = conditions.find((c) => c.type === "Ready")?.status === "True";
+    status.phase = spec.suspend
+      ? "Suspended"
+      : last === undefined
+        ? "Pending"
+        : ready
+          ? "Succeeded"
+          : "Failed";
     const wait = next !== undefined ? Math.max(1_000, next.getTime() - now.getTime()) : undefined;
     return done(wait !== undefined ? { requeueAfterMs: wait } : {});
   }
 
-  // 5. Preflight, the network part, then start the run.
+  // 6. Preflight, the network part, then start the run.
   const check = observed.registryCheck;
   if (check === undefined) {
     actions.push({

@@ -23,6 +23,8 @@ export interface ResolvedInputs {
   /** Merged dockerconfigjson for oc-mirror: source pull secret, then push secret (wins). */
   readonly authFile: string;
   readonly pushCredentials: Credentials;
+  /** The push Secret's dockerconfigjson, for the verifier (credentials per repository). */
+  readonly pushAuthFile: string;
   readonly registryCaBundle?: string;
 }
 
@@ -228,6 +230,7 @@ export function resolveInputs(spec: MirrorJobSpec, referenced: Referenced): Reso
       imageSet,
       authFile,
       pushCredentials,
+      pushAuthFile: JSON.stringify({ auths: push.auths }),
       ...(registryCaBundle !== undefined && { registryCaBundle }),
     },
   };

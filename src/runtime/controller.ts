@@ -32,7 +32,9 @@ import {
 } from "../reconcile/decide.ts";
 import { referencedNames } from "../reconcile/preflight.ts";
 import { RegistryClient } from "../registry/client.ts";
+import { RegistryClients } from "../registry/clients.ts";
 import { RegistryError } from "../registry/errors.ts";
+import { verifyImages, type VerifyResult } from "../registry/verify.ts";
 import { ClusterActions, isStatus } from "./cluster.ts";
 import { startInformer, type InformerHandle } from "./informer.ts";
 import { WorkQueue, type WorkQueueObserver } from "./workqueue.ts";
@@ -82,6 +84,20 @@ export const pingRegistry: CheckRegistry = async (action) => {
     await client.close();
   }
 };
+
+/** Verification: every image of the run's mapping, HEAD with bounded concurrency. */
+export async function verifyRun(action: Extract<Action, { kind: "verify" }>): Promise<VerifyResult> {
+  const clients = new RegistryClients(action.dockerConfig, {
+    tlsVerify: action.tlsVerify,
+    timeoutMs: 15_000,
+    ...(action.caBundle !== undefined && { caBundle: action.caBundle }),
+  });
+  try {
+    return await verifyImages(action.images, clients.clientFor, { concurrency: 32 });
+  } finally {
+    await clients.close();
+  }
+}
 
 function key(namespace: string | undefined, name: string | undefined): string {
   return `${namespace ?? ""}/${name ?? ""}`;
@@ -321,16 +337,17 @@ export class MirrorJobController {
       jobs,
       resultConfigMaps: seen.resultConfigMaps,
     };
-    let decision = decide(mj, observed, this.options.settings);
-    const check = decision.actions.find(
-      (a): a is Extract<Action, { kind: "checkRegistry" }> => a.kind === "checkRegistry",
-    );
-    if (check !== undefined) {
-      decision = decide(
-        mj,
-        { ...observed, registryCheck: await this.checkRegistry(check) },
-        this.options.settings,
-      );
+    // Network checks are the shell's: decide asks for them, gets the answers, decides again.
+    let answered: Observed = observed;
+    let decision = decide(mj, answered, this.options.settings);
+    for (let pass = 0; pass < 3; pass++) {
+      const check = decision.actions.find((a) => a.kind === "checkRegistry");
+      const verify = decision.actions.find((a) => a.kind === "verify");
+      if (check !== undefined) answered = { ...answered, registryCheck: await this.checkRegistry(check) };
+      else if (verify !== undefined) {
+        answered = { ...answered, verification: { runId: verify.runId, result: await verifyRun(verify) } };
+      } else break;
+      decision = decide(mj, answered, this.options.settings);
     }
     for (const action of decision.actions) {
       if (action.kind === "ensure") await this.actions.ensure(action.objects);

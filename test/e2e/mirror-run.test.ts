@@ -61,6 +61,7 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 afterEach(async () => {
+  if (process.env.DEBUG_OPERATOR) console.log(operator?.logs.join("").slice(-20000));
   await operator?.stop();
   operator = undefined;
   behaviours.clear();
@@ -75,7 +76,8 @@ function spec(
   return {
     imageSet: { inline: { mirror } },
     registry: {
-      url: `${registry.host}/mirror`,
+      // Each test mirrors under its own path: one test's images never answer for another's.
+      url: `${registry.host}/${ns.name}`,
       pushSecretRef: { name: "push" },
       caBundleRef: { name: "registry-ca" },
     },
@@ -119,10 +121,12 @@ describe("a successful run", () => {
     const done = await mjs.waitFor(
       ns.name,
       "ok",
-      "Mirrored=True",
-      (mj) => condition(mj, "Mirrored")?.status === "True",
+      "Ready=True",
+      (mj) => condition(mj, "Ready")?.status === "True",
     );
     expect(done.status?.phase).toBe("Succeeded");
+    expect(condition(done, "Verified")).toMatchObject({ status: "True", reason: "AllImagesPresent" });
+    expect(done.status?.lastRun?.verification).toMatchObject({ checked: 3, present: 3, missing: 0 });
     expect(condition(done, "Ready")).toMatchObject({
       status: "True",
       observedGeneration: done.metadata.generation,
@@ -135,7 +139,7 @@ describe("a successful run", () => {
     });
     expect(done.status?.lastSuccessfulRun?.id).toBe(done.status?.lastRun?.id);
     expect(done.status?.currentRun).toBeUndefined();
-    expect(await eventReasons()).toEqual(expect.arrayContaining(["RunStarted", "RunSucceeded"]));
+    expect(await eventReasons()).toEqual(expect.arrayContaining(["RunStarted", "RunSucceeded", "Verified"]));
     expect(await jobsOf("ok")).toHaveLength(1);
   });
 });
@@ -166,15 +170,25 @@ describe("failures", () => {
     expect(failed.status?.lastRun?.failedImages?.map((f) => f.image)).toContain(IMAGES[2]);
     expect(condition(failed, "Ready")?.status).toBe("False");
     expect(await eventReasons()).toContain("RunPartiallyFailed");
+    // The images that failed to copy are missing from the registry, and verification says which.
+    const verified = await mjs.waitFor(
+      ns.name,
+      "partial",
+      "Verified=False",
+      (mj) => condition(mj, "Verified")?.status === "False",
+    );
+    expect(condition(verified, "Verified")?.reason).toBe("ImagesMissing");
+    expect(condition(verified, "Verified")?.message).toContain("example/gamma:3.0");
 
     behaviours.set("partial", { scenario: "success" });
     await mjs.patchSpec(ns.name, "partial", { runRequest: "retry-1" });
     const recovered = await mjs.waitFor(
       ns.name,
       "partial",
-      "Mirrored=True after retry",
-      (mj) => condition(mj, "Mirrored")?.status === "True",
+      "Ready=True after retry",
+      (mj) => condition(mj, "Ready")?.status === "True",
     );
+    expect(condition(recovered, "Verified")?.status).toBe("True");
     expect(recovered.status?.lastHandledRunRequest).toBe("retry-1");
     expect(recovered.status?.lastRun?.trigger).toBe("RunRequest");
     expect(condition(recovered, "Ready")?.status).toBe("True");

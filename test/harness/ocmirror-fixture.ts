@@ -1,10 +1,12 @@
 /**
  * A stand-in for oc-mirror v2 (4.20+, mirror-to-mirror) for tests without a container runtime.
  * The test pod runner runs it in place of the oc-mirror container, with that container's argv and
- * environment. It copies nothing: it derives the image list from the ImageSetConfiguration,
- * prints what oc-mirror prints, writes the workspace oc-mirror writes (log file, errors file,
- * dry-run mapping, cluster resources) and exits with oc-mirror's exit code, so that the real
- * reporter and parsers can be exercised.
+ * environment. It derives the image list from the ImageSetConfiguration, prints what oc-mirror
+ * prints, writes the workspace oc-mirror writes (log file, errors file, dry-run mapping, cluster
+ * resources) and exits with oc-mirror's exit code, so that the real reporter and parsers can be
+ * exercised. Sources are not pulled; instead, every image the mirror pass reports as copied to the
+ * destination registry is pushed there as a small made-up image (see "Pushing" below), so that a
+ * verifier checking the registry afterwards finds exactly the images oc-mirror said it copied.
  *
  * What it imitates, and where that comes from in openshift/oc-mirror:
  * - flags and their checks: internal/pkg/cli/executor.go (NewMirrorCmd, Validate, Complete)
@@ -31,16 +33,37 @@
  *   empty cluster-resources/.
  * HUBMIRROR_FIXTURE_DELAY_MS (default 0) sleeps before each image line.
  *
- * Not imitated: mirror-to-disk and disk-to-mirror, delete, real registries (nothing is pulled or
- * pushed, so a verifier will find nothing unless the test pushes the images), the port-in-use
- * check (pods share the test host's network), --max-nested-paths flattening (only its effect on
- * IDMS/ITMS scope), registries.d and pinned-ISC files.
+ * Pushing (env HUBMIRROR_FIXTURE_PUSH, default `true`; `false` for tests whose destination is
+ * not a real registry): before printing `Success copying <origin> ➡️ <dest>` for an image whose
+ * destination is the destination registry (not the `localhost:<port>` cache), the mirror pass
+ * pushes `buildImage({ name: <destination reference> })` (one platform, content fixed by the
+ * reference, so re-runs are idempotent) under the destination's tag with the project's registry
+ * client. Images the scenario fails are not pushed, and a dry run pushes nothing. A push that
+ * fails (registry down, credentials refused, untrusted certificate) fails that image the way a
+ * copy failure does: an `[ERROR] ... Failed to copy` line, an errors-file line and the exit-code
+ * bit of its category (a release image cancels the batch). Like containers/image it reads:
+ * credentials from --authfile, else $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json,
+ * ~/.config/containers/auth.json, $DOCKER_CONFIG/config.json or ~/.docker/config.json (missing
+ * files give no credentials); trusted CAs from every *.crt/*.pem in the directories of
+ * $SSL_CERT_DIR and the *.crt of --dest-cert-dir; --dest-tls-verify; --retry-times (extra
+ * attempts for 429/5xx/timeouts); --image-timeout (capped at 30 s per request); HTTPS_PROXY and
+ * NO_PROXY. The registry access check before copying is not made (its line is printed).
+ *
+ * Not imitated: mirror-to-disk and disk-to-mirror, delete, pulling from source registries, the
+ * port-in-use check (pods share the test host's network), --max-nested-paths flattening (only its
+ * effect on IDMS/ITMS scope), registries.d and pinned-ISC files.
  */
 import { createHash } from "node:crypto";
-import { appendFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { gzipSync } from "node:zlib";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { RegistryClient } from "../../src/registry/client.ts";
+import { credentialsFor, type Credentials } from "../../src/registry/credentials.ts";
+import { proxyFromEnvironment, type ProxySettings } from "../../src/registry/proxy.ts";
+import { MediaType } from "../../src/registry/media-types.ts";
+import { buildImage, pushImage } from "./images.ts";
 
 export interface FixtureIO {
   /** Receives each line oc-mirror writes to stdout (without newline). */
@@ -554,6 +577,52 @@ export function fakeDigest(...parts: string[]): string {
   return createHash("sha256").update(parts.join("|")).digest("hex");
 }
 
+/**
+ * The content the fixture gives a digest-pinned source repository: a small image built
+ * synchronously and deterministically from the repository name. Its digest is the one the
+ * fixture writes into source references, and the pusher pushes exactly this image, so a
+ * destination holds the source's digest, as after a real oc-mirror copy.
+ */
+const sourceImages = new Map<string, { digest: string; manifest: Buffer; blobs: Buffer[] }>();
+
+/**
+ * The content of a digest-pinned source the fixture made up itself (release components,
+ * operator bundles and related images). Digest-pinned images named by the user keep their
+ * digest only with the real oc-mirror: the fixture cannot make content to match them.
+ */
+export function fixtureSource(
+  origin: string,
+): { digest: string; manifest: Buffer; blobs: Buffer[] } | undefined {
+  return sourceImages.get(/@sha256:([0-9a-f]{64})$/.exec(origin)?.[1] ?? "");
+}
+
+export function sourceImage(repository: string): { digest: string; manifest: Buffer; blobs: Buffer[] } {
+  const layer = gzipSync(Buffer.from(`fixture content of ${repository}\n`), { level: 9 });
+  const config = Buffer.from(
+    JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }),
+  );
+  const descriptor = (mediaType: string, blob: Buffer) => ({
+    mediaType,
+    digest: `sha256:${createHash("sha256").update(blob).digest("hex")}`,
+    size: blob.length,
+  });
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      config: descriptor(MediaType.ociConfig, config),
+      layers: [descriptor(MediaType.ociLayerGzip, layer)],
+    }),
+  );
+  const image = {
+    digest: createHash("sha256").update(manifest).digest("hex"),
+    manifest,
+    blobs: [config, layer],
+  };
+  sourceImages.set(image.digest, image);
+  return image;
+}
+
 const ARCH: Readonly<Record<string, string>> = {
   amd64: "x86_64",
   arm64: "aarch64",
@@ -600,7 +669,7 @@ function releaseImages(isc: Isc, dest: string): CopyImage[] {
       releaseTag: w.tag,
     });
     for (const name of RELEASE_COMPONENTS) {
-      const component = `${w.content}@sha256:${fakeDigest(origin, name)}`;
+      const component = `${w.content}@sha256:${sourceImage(`${w.content}/${name}`).digest}`;
       out.push({
         origin: component,
         source: `docker://${component}`,
@@ -632,8 +701,10 @@ function operatorImages(isc: Isc, dest: string, cache: string): CopyImage[] {
         pkg.channels.find((c) => c.minVersion !== undefined)?.minVersion ??
         "1.0.0";
       const bundleName = `${pkg.name}.v${version}`;
-      const bundleRef = `${cat.domain}/${pkg.name}/${pkg.name}-bundle@sha256:${fakeDigest(op.catalog, bundleName, "bundle")}`;
-      const relatedRef = `${cat.domain}/${pkg.name}/${pkg.name}-rhel9-operator@sha256:${fakeDigest(op.catalog, bundleName, "operator")}`;
+      const bundleRepo = `${cat.domain}/${pkg.name}/${pkg.name}-bundle`;
+      const relatedRepo = `${cat.domain}/${pkg.name}/${pkg.name}-rhel9-operator`;
+      const bundleRef = `${bundleRepo}@sha256:${sourceImage(`${bundleRepo}/${bundleName}`).digest}`;
+      const relatedRef = `${relatedRepo}@sha256:${sourceImage(`${relatedRepo}/${bundleName}`).digest}`;
       const context = { bundles: { [bundleRef]: bundleName }, operators: [pkg.name] };
       for (const [ref, type] of [
         [relatedRef, "operatorRelatedImage"],
@@ -863,6 +934,158 @@ function catalogReference(destination: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Pushing: what the copy writes to the destination registry, as one made-up image per copy
+
+export interface DestinationRef {
+  /** `host[:port]` */
+  readonly host: string;
+  /** Repository path without host. */
+  readonly repository: string;
+  /** The tag pushed (`sha256-<hex>` for a reference by digest only, `latest` for none). */
+  readonly tag: string;
+  /** The whole reference without transport: the name the pushed image's content derives from. */
+  readonly reference: string;
+}
+
+/** `docker://host[:port]/path/repo:tag` -> its parts; the first path element is always the host. */
+export function splitDestination(destination: string): DestinationRef {
+  const reference = destination.replace(/^[a-z]+:\/\//, "");
+  const slash = reference.indexOf("/");
+  const host = slash < 0 ? reference : reference.slice(0, slash);
+  let repository = slash < 0 ? "" : reference.slice(slash + 1);
+  let tag: string | undefined;
+  const at = repository.indexOf("@");
+  if (at >= 0) {
+    const [algorithm, hex] = repository.slice(at + 1).split(":");
+    tag = `${algorithm ?? "sha256"}-${hex ?? ""}`;
+    repository = repository.slice(0, at);
+  }
+  const colon = repository.lastIndexOf(":");
+  if (colon > repository.lastIndexOf("/")) {
+    tag = repository.slice(colon + 1);
+    repository = repository.slice(0, colon);
+  }
+  return { host, repository, tag: tag ?? "latest", reference };
+}
+
+export interface PushSettings {
+  /** dockerconfigjson files searched in order for credentials; missing files are skipped. */
+  readonly authFiles: readonly string[];
+  /** Directories whose certificate files are trusted besides the system roots, with the file names read. */
+  readonly certDirs: readonly { readonly dir: string; readonly names: RegExp }[];
+  readonly tlsVerify: boolean;
+  /** Extra attempts for 429, 5xx and timeouts. */
+  readonly retries: number;
+  /** Per request (connect, headers, body). */
+  readonly timeoutMs: number;
+  readonly proxy: ProxySettings;
+}
+
+/** The concatenated certificate files of `dirs` (unreadable directories and files are skipped). */
+async function readCertificates(dirs: PushSettings["certDirs"]): Promise<string | undefined> {
+  const pems: string[] = [];
+  for (const { dir, names } of dirs) {
+    const entries = await readdir(dir).catch(() => [] as string[]);
+    for (const name of entries.filter((n) => names.test(n)).sort()) {
+      const text = await readFile(path.join(dir, name), "utf8").catch(() => undefined);
+      if (text !== undefined && text.trim() !== "") pems.push(text.endsWith("\n") ? text : `${text}\n`);
+    }
+  }
+  return pems.length > 0 ? pems.join("") : undefined;
+}
+
+async function readAuthFiles(files: readonly string[]): Promise<{ file: string; text: string }[]> {
+  const out: { file: string; text: string }[] = [];
+  for (const file of files) {
+    try {
+      out.push({ file, text: await readFile(file, "utf8") });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
+      throw new Error(`reading JSON file "${file}": ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return out;
+}
+
+/**
+ * Pushes the images of the copies to the destination, with one registry client per registry
+ * host (and credentials), reused for the whole run.
+ */
+export class DestinationPusher {
+  readonly #settings: PushSettings;
+  readonly #clients = new Map<string, RegistryClient>();
+  #authFiles: Promise<{ file: string; text: string }[]> | undefined;
+  #caBundle: Promise<string | undefined> | undefined;
+
+  constructor(settings: PushSettings) {
+    this.#settings = settings;
+  }
+
+  /** Pushes the image for `destination` (`docker://host/repo:tag`); resolves to why it failed, if it did. */
+  async push(destination: string, origin = ""): Promise<string | undefined> {
+    const ref = splitDestination(destination);
+    try {
+      const client = await this.#client(ref.host, await this.#credentials(`${ref.host}/${ref.repository}`));
+      // A digest-pinned source of the fixture's own gets its exact content (so digests match).
+      const pinned = fixtureSource(origin);
+      if (pinned !== undefined) {
+        for (const blob of pinned.blobs) await client.pushBlob(ref.repository, blob);
+        await client.putManifest(ref.repository, ref.tag, MediaType.ociManifest, pinned.manifest);
+      } else {
+        await pushImage(client, ref.repository, ref.tag, await buildImage({ name: ref.reference }));
+      }
+      return undefined;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      return `writing image to ${destination}: ${message.replace(/\s*\n\s*/g, " ")}`;
+    }
+  }
+
+  async close(): Promise<void> {
+    const clients = [...this.#clients.values()];
+    this.#clients.clear();
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+  }
+
+  /** containers/image: the first auth file with credentials for the repository (or its namespaces, or host). */
+  async #credentials(repository: string): Promise<Credentials | undefined> {
+    this.#authFiles ??= readAuthFiles(this.#settings.authFiles);
+    for (const { file, text } of await this.#authFiles) {
+      let found: Credentials | undefined;
+      try {
+        found = credentialsFor(text, repository);
+      } catch (err) {
+        throw new Error(`reading JSON file "${file}": ${(err as Error).message}`, { cause: err });
+      }
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+
+  async #client(host: string, credentials: Credentials | undefined): Promise<RegistryClient> {
+    const key =
+      credentials === undefined ? host : `${host}\n${credentials.username}\n${credentials.password}`;
+    const existing = this.#clients.get(key);
+    if (existing !== undefined) return existing;
+    this.#caBundle ??= readCertificates(this.#settings.certDirs);
+    const caBundle = await this.#caBundle;
+    const raced = this.#clients.get(key);
+    if (raced !== undefined) return raced;
+    const client = new RegistryClient({
+      registry: host,
+      ...(credentials !== undefined && { credentials }),
+      ...(caBundle !== undefined && { caBundle }),
+      tlsVerify: this.#settings.tlsVerify,
+      timeoutMs: this.#settings.timeoutMs,
+      retries: this.#settings.retries,
+      proxy: this.#settings.proxy,
+    });
+    this.#clients.set(key, client);
+    return client;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Output: Go's log through microlib/simple, to stdout and the log file
 
 type Level = "info" | "warn" | "error";
@@ -991,6 +1214,8 @@ interface RunContext {
   readonly dryRun: boolean;
   readonly maxNestedPaths: number;
   readonly now: () => Date;
+  /** Puts copied images into the destination registry (undefined: dry run, or pushing disabled). */
+  readonly pusher: DestinationPusher | undefined;
 }
 
 function hostNamespace(destination: string): string {
@@ -1094,8 +1319,12 @@ async function copyBatch(
         withContext = false;
       }
     }
+    const where = img.destination.includes(ctx.cacheFqdn) ? "cache" : hostNamespace(img.destination);
+    if (error === undefined && where !== "cache" && ctx.pusher !== undefined) {
+      // The copy writes to the destination before oc-mirror reports it.
+      error = await ctx.pusher.push(img.destination, img.origin);
+    }
     if (error === undefined) {
-      const where = img.destination.includes(ctx.cacheFqdn) ? "cache" : hostNamespace(img.destination);
       await log.info(`Success copying ${img.origin} ${EMOJI.right} ${where}`);
       copied.push(img);
       counts[categoryOf(img.type)]++;
@@ -1400,6 +1629,10 @@ export async function runFixture(
       `HUBMIRROR_FIXTURE_DELAY_MS="${env.HUBMIRROR_FIXTURE_DELAY_MS ?? ""}" is not a number of milliseconds`,
     );
   }
+  const push = env.HUBMIRROR_FIXTURE_PUSH ?? "true";
+  if (push !== "true" && push !== "false") {
+    return fail(`HUBMIRROR_FIXTURE_PUSH="${push}" is not one of true, false`);
+  }
 
   // cobra: flags, then argument count, then PersistentPreRunE, then RunE.
   const parsed = parseArgs(argv);
@@ -1524,6 +1757,7 @@ export async function runFixture(
   await log.info(`Verified we can authenticate against registry "${dest}"`);
   await writeFile(path.join(logsDir, `registry-${stamp}.log`), "");
 
+  const pusher = push === "true" && !dryRunMode ? new DestinationPusher(pushSettings(args, env)) : undefined;
   const runStart = performance.now();
   const ctx: RunContext = {
     log,
@@ -1538,13 +1772,78 @@ export async function runFixture(
     dryRun: dryRunMode,
     maxNestedPaths: flagNumber(args, "max-nested-paths", 0),
     now: () => new Date(),
+    pusher,
   };
-  const result = await mirrorToMirror(ctx);
+  let result: Awaited<ReturnType<typeof mirrorToMirror>>;
+  try {
+    result = await mirrorToMirror(ctx);
+  } finally {
+    await pusher?.close();
+  }
   if (result === FATAL) return 255;
   await log.info(`mirror time     : ${goDuration(performance.now() - runStart)}`);
   await log.info(`${EMOJI.wave} Goodbye, thank you for using oc-mirror`);
   if (result === undefined) return 0;
   return fail(result.message, result.exitCode);
+}
+
+/** Go's time.ParseDuration in milliseconds, for a value that matched GO_DURATION. */
+function goDurationMs(text: string): number {
+  const unit: Readonly<Record<string, number>> = {
+    h: 3_600_000,
+    m: 60_000,
+    s: 1_000,
+    ms: 1,
+    us: 1e-3,
+    µs: 1e-3,
+    ns: 1e-6,
+  };
+  let total = 0;
+  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/g)) {
+    total += Number(m[1] ?? "0") * (unit[m[2] ?? ""] ?? 0);
+  }
+  return total;
+}
+
+/** Longest wait for one request of a push (oc-mirror's --image-timeout is per image; this caps it). */
+const MAX_PUSH_REQUEST_MS = 30_000;
+
+/** How the copies reach the destination: credentials, certificates, TLS, retries, proxy. */
+function pushSettings(args: ParsedArgs, env: NodeJS.ProcessEnv): PushSettings {
+  const nonEmpty = (v: string | undefined) => (v === undefined || v === "" ? undefined : v);
+  const explicit = nonEmpty(flagString(args, "authfile")) ?? nonEmpty(env.REGISTRY_AUTH_FILE);
+  // HOME was checked before: oc-mirror does not start without it.
+  const homeDir = env.HOME ?? "";
+  const authFiles =
+    explicit !== undefined
+      ? [explicit]
+      : [
+          ...(nonEmpty(env.XDG_RUNTIME_DIR) === undefined
+            ? []
+            : [path.join(env.XDG_RUNTIME_DIR ?? "", "containers", "auth.json")]),
+          path.join(homeDir, ".config", "containers", "auth.json"),
+          nonEmpty(env.DOCKER_CONFIG) === undefined
+            ? path.join(homeDir, ".docker", "config.json")
+            : path.join(env.DOCKER_CONFIG ?? "", "config.json"),
+        ];
+  const certDirs = (env.SSL_CERT_DIR ?? "")
+    .split(":")
+    .filter((dir) => dir !== "")
+    .map((dir) => ({ dir, names: /\.(?:crt|pem)$/ }));
+  const destCertDir = nonEmpty(flagString(args, "dest-cert-dir"));
+  if (destCertDir !== undefined) certDirs.push({ dir: destCertDir, names: /\.crt$/ });
+  const imageTimeout = goDurationMs(flagString(args, "image-timeout") ?? "10m");
+  return {
+    authFiles,
+    certDirs,
+    tlsVerify: args.flags["dest-tls-verify"] !== false,
+    retries: Math.max(0, flagNumber(args, "retry-times", 5)),
+    timeoutMs:
+      imageTimeout > 0
+        ? Math.max(1, Math.min(MAX_PUSH_REQUEST_MS, Math.round(imageTimeout)))
+        : MAX_PUSH_REQUEST_MS,
+    proxy: proxyFromEnvironment(env),
+  };
 }
 
 function hasNoReleases(isc: Isc): boolean {
