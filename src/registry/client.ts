@@ -458,7 +458,17 @@ export class RegistryClient {
     try {
       return await operation();
     } catch (err) {
-      const error = err instanceof RegistryError ? err : transportError(this.registry, "request", err);
+      const error =
+        err instanceof RegistryError
+          ? err
+          : errorCode(err) !== undefined
+            ? transportError(this.registry, "request", err)
+            : new RegistryError(
+                "protocol",
+                `registry ${this.registry}: ${err instanceof Error ? err.message : String(err)}`,
+                undefined,
+                { cause: err },
+              );
       const message = redact(error.message, this.secrets);
       if (message === error.message) throw error;
       throw new RegistryError(error.kind, message, error.status, { cause: error.cause });
@@ -469,6 +479,12 @@ export class RegistryClient {
     try {
       return await body;
     } catch (err) {
+      if (err instanceof SyntaxError) {
+        throw new RegistryError(
+          "protocol",
+          `registry ${this.registry}: ${operation}: the answer is not valid JSON`,
+        );
+      }
       throw transportError(this.registry, operation, err);
     }
   }
