@@ -132,6 +132,21 @@ describe("decide: starting runs", () => {
     expect(d.events.map((e) => e.reason)).toEqual(["RunStarted"]);
   });
 
+  it("shows the review checklist's warnings without blocking the run", () => {
+    const d = decideStarting(
+      mirrorJob({ imageSet: { inline: { mirror: { platform: { channels: [{ name: "stable-4.19" }] } } } } }),
+    );
+    expect(d.status.currentRun).toBeDefined();
+    expect(conditionOf(d, "PreflightPassed")).toMatchObject({
+      status: "True",
+      reason: "PreflightSucceededWithWarnings",
+    });
+    expect(conditionOf(d, "PreflightPassed")?.message).toMatch(
+      /no pinned minVersion.*without platform.graph: true/,
+    );
+    expect(d.events.map((e) => e.reason)).toEqual(["ImageSetReview", "ImageSetReview", "RunStarted"]);
+  });
+
   it("names the same run again when decided twice (idempotent after a restart)", () => {
     const a = decideStarting(mirrorJob());
     const b = decideStarting(mirrorJob());

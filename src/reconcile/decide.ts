@@ -10,7 +10,7 @@
  */
 import type { KubernetesObject, V1ConfigMap, V1Job } from "@kubernetes/client-node";
 import type { Condition, MirrorJobStatus, Run } from "../api/status.ts";
-import { semanticErrors } from "../api/semantic.ts";
+import { imageSetWarnings, semanticErrors } from "../api/semantic.ts";
 import { formatFieldErrors, type MirrorJob } from "../api/validation.ts";
 import {
   buildRunObjects,
@@ -502,12 +502,23 @@ export function decide(mj: MirrorJob, observed: Observed, settings: JobSettings)
     return done();
   }
   if (!check.ok) return preflightFailed(check.reason, check.message);
+  // The runbook's review checklist: shown, never blocking.
+  const warnings = imageSetWarnings(resolved.inputs.imageSet);
   set(
     "PreflightPassed",
     "True",
-    "PreflightSucceeded",
-    `referenced objects resolve and ${spec.registry.url} accepts the push credentials`,
+    warnings.length > 0 ? "PreflightSucceededWithWarnings" : "PreflightSucceeded",
+    `referenced objects resolve and ${spec.registry.url} accepts the push credentials` +
+      (warnings.length > 0 ? `; review: ${warnings.join("; ")}` : ""),
   );
+  for (const warning of warnings) {
+    events.push({
+      type: "Warning",
+      reason: "ImageSetReview",
+      action: "Validate",
+      note: warning.slice(0, 1024),
+    });
+  }
 
   const id = runId(ref.uid, trigger.token);
   const objects = buildRunObjects(
