@@ -354,7 +354,7 @@ export class MirrorJobController {
       else if (action.kind === "deleteRun")
         await this.actions.deleteRun(namespace, action.id, action.jobName);
     }
-    if (!sameJson(decision.status, mj.status)) await this.actions.replaceStatus(mjKey, decision.status);
+    // Events before the status: whoever sees the new status finds the Events that explain it.
     for (const event of decision.events) {
       await this.actions.event(mjKey, event).catch((err: unknown) => {
         this.log.warn(
@@ -363,6 +363,7 @@ export class MirrorJobController {
         );
       });
     }
+    if (!sameJson(decision.status, mj.status)) await this.actions.replaceStatus(mjKey, decision.status);
     this.log.info(
       {
         key: item,
