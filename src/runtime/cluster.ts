@@ -30,6 +30,11 @@ export function isStatus(err: unknown, code: number): boolean {
   return err instanceof ApiException && err.code === code;
 }
 
+/** A conditional status write lost to a newer version of the object. */
+export function isStaleWrite(err: unknown): boolean {
+  return isStatus(err, 409) || isStatus(err, 422);
+}
+
 export interface MirrorJobKey {
   readonly namespace: string;
   readonly name: string;
@@ -81,8 +86,16 @@ export class ClusterActions {
     await this.rbac.deleteCollectionNamespacedRole({ namespace, labelSelector });
   }
 
-  /** Replaces the status as a whole (JSON patch `add /status`): removed fields go away too. */
-  async replaceStatus(mj: MirrorJobKey, status: MirrorJobStatus): Promise<void> {
+  /**
+   * Replaces the status as a whole (JSON patch `add /status`: removed fields go away too),
+   * only if the object is still at `resourceVersion`: a decision made from a stale cache
+   * must not overwrite a newer status. A stale write fails with 409/422 (see isStaleWrite).
+   */
+  async replaceStatus(
+    mj: MirrorJobKey,
+    status: MirrorJobStatus,
+    resourceVersion: string | undefined,
+  ): Promise<void> {
     await this.custom.patchNamespacedCustomObjectStatus(
       {
         group: GROUP,
@@ -90,7 +103,12 @@ export class ClusterActions {
         namespace: mj.namespace,
         plural: PLURAL,
         name: mj.name,
-        body: [{ op: "add", path: "/status", value: status }],
+        body: [
+          ...(resourceVersion !== undefined
+            ? [{ op: "test", path: "/metadata/resourceVersion", value: resourceVersion }]
+            : []),
+          { op: "add", path: "/status", value: status },
+        ],
         fieldManager: FIELD_MANAGER,
       },
       setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),

@@ -35,7 +35,7 @@ import { RegistryClient } from "../registry/client.ts";
 import { RegistryClients } from "../registry/clients.ts";
 import { RegistryError } from "../registry/errors.ts";
 import { verifyImages, type VerifyResult } from "../registry/verify.ts";
-import { ClusterActions, isStatus } from "./cluster.ts";
+import { ClusterActions, isStaleWrite, isStatus } from "./cluster.ts";
 import { startInformer, type InformerHandle } from "./informer.ts";
 import { WorkQueue, type WorkQueueObserver, type WorkQueueOptions } from "./workqueue.ts";
 
@@ -326,7 +326,8 @@ export class MirrorJobController {
         phase: "Failed",
         conditions,
       };
-      if (!sameJson(status, raw.status)) await this.actions.replaceStatus(mjKey, status);
+      if (!sameJson(status, raw.status))
+        await this.actions.replaceStatus(mjKey, status, raw.metadata?.resourceVersion);
       return undefined;
     }
     const mj = parsed.value;
@@ -375,7 +376,16 @@ export class MirrorJobController {
         );
       });
     }
-    if (!sameJson(decision.status, mj.status)) await this.actions.replaceStatus(mjKey, decision.status);
+    if (!sameJson(decision.status, mj.status)) {
+      try {
+        await this.actions.replaceStatus(mjKey, decision.status, mj.metadata.resourceVersion);
+      } catch (err) {
+        // Decided from a stale cache: the watch brings the newer object and a new reconcile.
+        if (!isStaleWrite(err)) throw err;
+        this.log.debug({ key: item }, "status not written: the object changed meanwhile");
+        return { ...decision, requeueAfterMs: 200 };
+      }
+    }
     this.log.info(
       {
         key: item,
