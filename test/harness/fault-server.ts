@@ -6,10 +6,8 @@
  * connection. Routes can also answer some paths itself (e.g. a paginated tag list,
  * which distribution 2.8 does not paginate). Every request is logged with its time.
  */
-import { readFileSync } from "node:fs";
-import { createServer, type Server } from "node:https";
+import { startTlsServer } from "./tls-server.ts";
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
-import type { Socket } from "node:net";
 import { Agent, request, type Dispatcher } from "undici";
 import { issueCertificate, type CertificateAuthority } from "./pki.ts";
 
@@ -172,25 +170,9 @@ export async function startFaultServer(options: FaultServerOptions): Promise<Fau
     );
   };
 
-  const server: Server = createServer(
-    { cert: readFileSync(cert.certFile), key: readFileSync(cert.keyFile) },
-    handle,
-  );
-  const sockets = new Set<Socket>();
-  server.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      resolve();
-    });
-  });
-  const address = server.address();
-  if (address === null || typeof address !== "object") throw new Error(`${name} has no address`);
+  const server = await startTlsServer(name, cert, handle);
   return {
-    host: `127.0.0.1:${address.port}`,
+    host: `127.0.0.1:${server.port}`,
     log,
     inject(fault) {
       faults.push({ fault, remaining: fault.times ?? Infinity });
@@ -204,12 +186,7 @@ export async function startFaultServer(options: FaultServerOptions): Promise<Fau
       log.length = 0;
     },
     async stop() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => {
-        server.close(() => {
-          resolve();
-        });
-      });
+      await server.stop();
       await upstream?.close();
     },
   };

@@ -12,6 +12,7 @@
  * checks: `iss` equals `auth.token.issuer`, `aud` equals `auth.token.service`, `exp`
  * and `nbf` (60 s leeway), and `access` grants `[{type, name, actions}]`.
  */
+import { startTlsServer } from "./tls-server.ts";
 import {
   createPrivateKey,
   randomBytes,
@@ -21,9 +22,7 @@ import {
   type KeyObject,
 } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Socket } from "node:net";
 import { createCertificateAuthority, issueCertificate, type CertificateAuthority } from "./pki.ts";
 
 export interface TokenUser {
@@ -187,35 +186,13 @@ export async function startTokenIssuer(options: TokenIssuerOptions): Promise<Tok
     );
   };
 
-  const server: Server = createServer(
-    { cert: readFileSync(serving.certFile), key: readFileSync(serving.keyFile) },
-    handle,
-  );
-  const sockets = new Set<Socket>();
-  server.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      resolve();
-    });
-  });
-  const address = server.address();
-  if (address === null || typeof address !== "object") throw new Error("token issuer has no address");
+  const server = await startTlsServer("token issuer", serving, handle);
   return {
-    realm: `https://127.0.0.1:${address.port}/token`,
+    realm: `https://127.0.0.1:${server.port}/token`,
     service: options.service,
     issuer,
     rootCertBundle: signingCa.certFile,
     requests,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => {
-          resolve();
-        });
-      }),
+    stop: () => server.stop(),
   };
 }
