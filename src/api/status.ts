@@ -210,6 +210,11 @@ export const mirrorJobStatusSchema = z
       .strict()
       .optional()
       .describe("A change waiting for approval."),
+    appliedRun: z
+      .string()
+      .max(63)
+      .optional()
+      .describe("The run whose generated objects are on the cluster (see appliedResources)."),
     nextScheduledRun: time("When the schedule starts the next run.").optional(),
     lastHandledRunRequest: z
       .string()

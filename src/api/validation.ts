@@ -16,6 +16,8 @@ export const mirrorJobSchema = z.object({
     generation: z.number().int().optional(),
     resourceVersion: z.string().optional(),
     creationTimestamp: z.union([z.string(), z.date()]).optional(),
+    deletionTimestamp: z.union([z.string(), z.date()]).optional(),
+    finalizers: z.array(z.string()).optional(),
   }),
   spec: mirrorJobSpecSchema,
   status: mirrorJobStatusSchema.optional(),

@@ -33,14 +33,23 @@ const configSchema = z.object({
   storageClassName: z.string().min(1).optional(),
   heartbeatTimeoutSeconds: z.number().int().min(5),
   workers: z.number().int().min(1).max(32),
+  applyNamespaces: z.array(z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a namespace name")),
 });
 export type ManagerConfig = z.output<typeof configSchema>;
 
 /** Reads the manager's configuration from HUBMIRROR_* variables (see README). */
 export function configFromEnv(env: NodeJS.ProcessEnv): ManagerConfig {
   const int = (name: string, fallback: number) => (env[name] !== undefined ? Number(env[name]) : fallback);
+  const namespace = env.HUBMIRROR_NAMESPACE ?? env.POD_NAMESPACE ?? podNamespace() ?? "hub-mirror-operator";
+  const list = (value: string | undefined) =>
+    value
+      ?.split(",")
+      .map((v) => v.trim())
+      .filter((v) => v !== "");
   const result = configSchema.safeParse({
-    namespace: env.HUBMIRROR_NAMESPACE ?? env.POD_NAMESPACE ?? podNamespace() ?? "hub-mirror-operator",
+    namespace,
+    // Only these namespaces' MirrorJobs may change the cluster (default: the operator's own).
+    applyNamespaces: list(env.HUBMIRROR_APPLY_NAMESPACES) ?? [namespace],
     identity: env.POD_NAME ?? hostname(),
     leaseName: env.HUBMIRROR_LEASE_NAME ?? "hub-mirror-operator",
     leaderElection: (env.HUBMIRROR_LEADER_ELECTION ?? "true") !== "false",
@@ -76,6 +85,7 @@ export async function runManager(config: ManagerConfig, kc: KubeConfig, logger: 
       operatorImage: config.operatorImage,
       defaultOcMirrorImage: config.defaultOcMirrorImage,
       heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds,
+      applyNamespaces: config.applyNamespaces,
       ...(config.storageClassName !== undefined && { storageClassName: config.storageClassName }),
     },
   });

@@ -2,16 +2,16 @@ import type { V1ConfigMap, V1Job, V1Secret } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { validateMirrorJob, type MirrorJob } from "../api/validation.ts";
 import type { MirrorJobStatus, Run } from "../api/status.ts";
-import type { JobSettings } from "../job/builders.ts";
 import { runNames } from "../job/names.ts";
 import { RESULT_KEYS, encodeJsonGzip } from "../report/result.ts";
 import type { VerifyResult } from "../registry/verify.ts";
-import { decide, type Decision, type Observed } from "./decide.ts";
+import { decide, type Decision, type DecideSettings, type Observed } from "./decide.ts";
 
-const settings: JobSettings = {
+const settings: DecideSettings = {
   defaultOcMirrorImage: "r.example.com/oc-mirror:1",
   operatorImage: "r.example.com/op:1",
   heartbeatTimeoutSeconds: 60,
+  applyNamespaces: ["ns"],
 };
 const now = new Date("2026-11-23T10:00:00Z");
 const verified = {
@@ -57,6 +57,8 @@ function mirrorJob(spec: Record<string, unknown> = {}, status?: MirrorJobStatus,
     spec: {
       imageSet: { inline: { mirror: { additionalImages: [{ name: "quay.io/a/b:1" }] } } },
       registry: { url: "reg.example.com/mirror", pushSecretRef: { name: "push" } },
+      // The run lifecycle without the apply stage (apply.test.ts covers it).
+      apply: { mode: "None" },
       ...spec,
     },
     ...(status && { status }),

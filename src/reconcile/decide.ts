@@ -23,6 +23,11 @@ import { LABELS, runId, runNames } from "../job/names.ts";
 import type { Credentials } from "../registry/credentials.ts";
 import { verifiedCondition, type ExpectedImage, type VerifyResult } from "../registry/verify.ts";
 import { readResultConfigMap, type ReadResult, type RunResult } from "../report/result.ts";
+import type { ApplyOutcome, LiveState } from "../apply/cluster.ts";
+import type { KindInfo } from "../apply/kinds.ts";
+import type { Plan } from "../apply/plan.ts";
+import type { PullEntry } from "../apply/pull-secret.ts";
+import { applyStep, hasFinalizer } from "./apply.ts";
 import { removeCondition, setCondition } from "./conditions.ts";
 import { resolveInputs, type Referenced } from "./preflight.ts";
 import { dueTrigger, inputsHash, nextScheduledRun } from "./triggers.ts";
@@ -46,6 +51,17 @@ export interface Observed {
   readonly registryCheck?: RegistryCheck;
   /** The shell's answer to a `verify` action. */
   readonly verification?: { readonly runId: string; readonly result: VerifyResult };
+  /** The shell's answer to a `readApplied` action. */
+  readonly applied?: LiveState;
+  /** The shell's answer to an `apply` action. */
+  readonly applyOutcome?: ApplyOutcome;
+  /** The shell's answer to a `deleteApplied` action. */
+  readonly deletedApplied?: { readonly deleted: number; readonly errors: readonly string[] };
+}
+
+export interface DecideSettings extends JobSettings {
+  /** Namespaces whose MirrorJobs may change the cluster (tenant guard). */
+  readonly applyNamespaces: readonly string[];
 }
 
 export type Action =
@@ -65,8 +81,16 @@ export type Action =
       caBundle?: string;
       tlsVerify: boolean;
     }
+  | { kind: "readApplied"; kinds: KindInfo[] }
+  | { kind: "apply"; plan: Plan; pull?: PullEntry }
+  | { kind: "deleteApplied" }
+  | { kind: "addFinalizer" }
+  | { kind: "removeFinalizer" }
   | { kind: "ensure"; objects: KubernetesObject[] }
   | { kind: "deleteRun"; id: string; jobName: string };
+
+/** Actions whose answer the next decide pass needs (the shell answers, then decides again). */
+export const QUERY_ACTIONS = ["checkRegistry", "verify", "readApplied", "apply", "deleteApplied"] as const;
 
 export interface EventSpec {
   readonly type: "Normal" | "Warning";
@@ -287,7 +311,7 @@ function expiredRuns(jobs: readonly V1Job[], keep: { successful: number; failed:
   return [...successful.slice(keep.successful), ...failed.slice(keep.failed)];
 }
 
-export function decide(mj: MirrorJob, observed: Observed, settings: JobSettings): Decision {
+export function decide(mj: MirrorJob, observed: Observed, settings: DecideSettings): Decision {
   const { now } = observed;
   const generation = mj.metadata.generation ?? 0;
   const spec = mj.spec;
@@ -311,6 +335,41 @@ export function decide(mj: MirrorJob, observed: Observed, settings: JobSettings)
     spec,
   };
   const created = new Date(mj.metadata.creationTimestamp ?? now);
+
+  // 0. Deleted: clean up what was applied (the finalizer's job), then let it go.
+  if (mj.metadata.deletionTimestamp !== undefined) {
+    if (!hasFinalizer(mj)) return { status: mj.status ?? {}, actions, events };
+    if (spec.apply.deletionPolicy === "Delete") {
+      const deleted = observed.deletedApplied;
+      if (deleted === undefined)
+        return { status: mj.status ?? {}, actions: [{ kind: "deleteApplied" }], events };
+      if (deleted.errors.length > 0) {
+        const message = `deleting what this MirrorJob applied failed: ${deleted.errors.slice(0, 5).join("; ")}`;
+        set("Applied", "False", "CleanupFailed", message);
+        events.push({
+          type: "Warning",
+          reason: "CleanupFailed",
+          action: "Delete",
+          note: message.slice(0, 1024),
+        });
+        return done({ retry: true });
+      }
+      events.push({
+        type: "Normal",
+        reason: "AppliedResourcesDeleted",
+        action: "Delete",
+        note: `deleted ${deleted.deleted} objects this MirrorJob applied (spec.apply.deletionPolicy: Delete)`,
+      });
+    } else {
+      events.push({
+        type: "Normal",
+        reason: "AppliedResourcesOrphaned",
+        action: "Delete",
+        note: "left the objects this MirrorJob applied on the cluster (spec.apply.deletionPolicy: Orphan)",
+      });
+    }
+    return { status: mj.status ?? {}, actions: [{ kind: "removeFinalizer" }], events };
+  }
 
   // 1. The run in progress: known from status, or a running Job to adopt.
   let current = status.currentRun;
@@ -450,12 +509,43 @@ export function decide(mj: MirrorJob, observed: Observed, settings: JobSettings)
     });
   }
 
+  // 4b. Apply the last good run's generated objects (and the pull secret entry).
+  const applied = applyStep(mj, { ...status, conditions }, observed, {
+    applyNamespaces: settings.applyNamespaces,
+    ...(resolved.inputs.pullAuthFile !== undefined && { pullAuthFile: resolved.inputs.pullAuthFile }),
+  });
+  delete status.appliedResources;
+  delete status.pendingChange;
+  delete status.appliedRun;
+  Object.assign(status, applied.status);
+  if (applied.condition !== undefined) {
+    const c = applied.condition;
+    set(c.type, c.status, c.reason, c.message);
+  } else conditions = removeCondition(conditions, "Applied");
+  events.push(...applied.events);
+  actions.push(...applied.actions);
+  if (applied.waiting) {
+    status.phase = applied.phase ?? "Applying";
+    set(
+      "Reconciling",
+      "True",
+      "Applying",
+      `applying the generated objects of run ${status.lastSuccessfulRun?.id ?? ""}`,
+    );
+    return done();
+  }
+  const applyTiming = {
+    ...(applied.retry === true && { retry: true }),
+    ...(applied.requeueAfterMs !== undefined && { requeueAfterMs: applied.requeueAfterMs }),
+  };
+
   // 5. Is a run due?
   const hash = inputsHash(spec, resolved.inputs.imageSet);
   const next = nextScheduledRun(spec, status, created);
   if (next !== undefined) status.nextScheduledRun = next.toISOString();
   else delete status.nextScheduledRun;
   const trigger = dueTrigger(spec, status, hash, created, now);
+  const appliedCondition = () => conditions.find((c) => c.type === "Applied");
   if (trigger === undefined) {
     conditions = removeCondition(conditions, "Reconciling");
     const last = status.lastRun;
@@ -476,6 +566,9 @@ export function decide(mj: MirrorJob, observed: Observed, settings: JobSettings)
         verified?.reason ?? "NotVerified",
         verified?.message ?? "the run is not verified yet",
       );
+    } else if (spec.apply.mode === "Auto" && appliedCondition()?.status !== "True") {
+      const applied = appliedCondition();
+      set("Ready", "False", applied?.reason ?? "NotApplied", applied?.message ?? "not applied yet");
     } else set("Ready", "True", "RunSucceeded", last.message ?? "");
     const ready = conditions.find((c) => c.type === "Ready")?.status === "True";
     status.phase = spec.suspend
@@ -484,9 +577,15 @@ export function decide(mj: MirrorJob, observed: Observed, settings: JobSettings)
         ? "Pending"
         : ready
           ? "Succeeded"
-          : "Failed";
+          : applied.phase === "AwaitingApproval"
+            ? "AwaitingApproval"
+            : "Failed";
     const wait = next !== undefined ? Math.max(1_000, next.getTime() - now.getTime()) : undefined;
-    return done(wait !== undefined ? { requeueAfterMs: wait } : {});
+    const requeueAfterMs = Math.min(wait ?? Infinity, applyTiming.requeueAfterMs ?? Infinity);
+    return done({
+      ...(applyTiming.retry === true && { retry: true }),
+      ...(requeueAfterMs !== Infinity && { requeueAfterMs }),
+    });
   }
 
   // 6. Preflight, the network part, then start the run.

@@ -25,6 +25,8 @@ export interface ResolvedInputs {
   readonly pushCredentials: Credentials;
   /** The push Secret's dockerconfigjson, for the verifier (credentials per repository). */
   readonly pushAuthFile: string;
+  /** The pull Secret's dockerconfigjson (read-only credentials for the nodes), if set. */
+  readonly pullAuthFile?: string;
   readonly registryCaBundle?: string;
 }
 
@@ -162,6 +164,7 @@ export function resolveInputs(spec: MirrorJobSpec, referenced: Referenced): Reso
     });
   }
   const pullRef = spec.registry.pullSecretRef;
+  let pullAuthFile: string | undefined;
   if (pullRef !== undefined) {
     const pull = readDockerConfig(
       referenced.secrets.get(pullRef.name),
@@ -169,6 +172,7 @@ export function resolveInputs(spec: MirrorJobSpec, referenced: Referenced): Reso
       "spec.registry.pullSecretRef",
     );
     if (isFailure(pull)) return fail(pull);
+    pullAuthFile = JSON.stringify({ auths: pull.auths });
   }
   let sourceAuths: Auths = {};
   const sourceRef = spec.source.pullSecretRef;
@@ -231,6 +235,7 @@ export function resolveInputs(spec: MirrorJobSpec, referenced: Referenced): Reso
       authFile,
       pushCredentials,
       pushAuthFile: JSON.stringify({ auths: push.auths }),
+      ...(pullAuthFile !== undefined && { pullAuthFile }),
       ...(registryCaBundle !== undefined && { registryCaBundle }),
     },
   };

@@ -4,11 +4,11 @@
  * the schedule's next time has passed. Never while suspended. Each trigger has a token
  * that, with the MirrorJob's uid, names the run deterministically (see job/names.ts).
  */
-import { createHash } from "node:crypto";
 import type { ImageSetConfiguration } from "../api/imageset.ts";
 import type { MirrorJobSpec } from "../api/mirrorjob.ts";
 import { parseSchedule } from "../api/schedule.ts";
 import type { MirrorJobStatus } from "../api/status.ts";
+import { contentHash } from "../util/hash.ts";
 
 export type TriggerKind = "Created" | "SpecChanged" | "RunRequest" | "Schedule";
 
@@ -17,26 +17,10 @@ export interface Trigger {
   readonly token: string;
 }
 
-/** Stable JSON: keys sorted, so equal inputs hash equally whatever their order. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value).filter(([, v]) => v !== undefined);
-    return `{${entries
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`)
-      .join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
-
 /** What a run mirrors: a change of any of these starts a new run. */
 export function inputsHash(spec: MirrorJobSpec, imageSet: ImageSetConfiguration): string {
   const { registry, source, mirror, storage, proxy } = spec;
-  return createHash("sha256")
-    .update(canonical({ imageSet, registry, source, mirror, storage, proxy }))
-    .digest("hex")
-    .slice(0, 32);
+  return contentHash({ imageSet, registry, source, mirror, storage, proxy }, 32);
 }
 
 /** The next scheduled time after the last run (or creation), if the spec has a schedule. */

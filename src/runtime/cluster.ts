@@ -115,6 +115,41 @@ export class ClusterActions {
     );
   }
 
+  /**
+   * Adds or removes one finalizer, only over the version the decision saw (a concurrent
+   * change of the list fails with 409/422 and is retried). Returns the new resourceVersion.
+   */
+  async setFinalizer(
+    mj: MirrorJobKey & {
+      readonly finalizers: readonly string[];
+      readonly resourceVersion: string | undefined;
+    },
+    finalizer: string,
+    present: boolean,
+  ): Promise<string | undefined> {
+    const finalizers = present
+      ? [...mj.finalizers.filter((f) => f !== finalizer), finalizer]
+      : mj.finalizers.filter((f) => f !== finalizer);
+    const updated = (await this.custom.patchNamespacedCustomObject(
+      {
+        group: GROUP,
+        version: VERSION,
+        namespace: mj.namespace,
+        plural: PLURAL,
+        name: mj.name,
+        body: [
+          ...(mj.resourceVersion !== undefined
+            ? [{ op: "test", path: "/metadata/resourceVersion", value: mj.resourceVersion }]
+            : []),
+          { op: "add", path: "/metadata/finalizers", value: finalizers },
+        ],
+        fieldManager: FIELD_MANAGER,
+      },
+      setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),
+    )) as KubernetesObject;
+    return updated.metadata?.resourceVersion;
+  }
+
   async event(mj: MirrorJobKey, event: EventSpec): Promise<void> {
     await this.eventsApi.createNamespacedEvent({
       namespace: mj.namespace,

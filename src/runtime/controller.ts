@@ -20,22 +20,25 @@ import type { Logger } from "pino";
 import { GROUP, PLURAL, VERSION } from "../api/mirrorjob.ts";
 import type { Condition, MirrorJobStatus } from "../api/status.ts";
 import { formatFieldErrors, validateMirrorJob } from "../api/validation.ts";
-import type { JobSettings } from "../job/builders.ts";
+import { ApplyActions } from "../apply/cluster.ts";
 import { LABELS, MANAGER } from "../job/names.ts";
 import { setCondition } from "../reconcile/conditions.ts";
 import {
   decide,
   type Action,
   type Decision,
+  type DecideSettings,
   type Observed,
   type RegistryCheck,
+  QUERY_ACTIONS,
 } from "../reconcile/decide.ts";
 import { referencedNames } from "../reconcile/preflight.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { RegistryClients } from "../registry/clients.ts";
 import { RegistryError } from "../registry/errors.ts";
 import { verifyImages, type VerifyResult } from "../registry/verify.ts";
-import { ClusterActions, isStaleWrite, isStatus } from "./cluster.ts";
+import { ClusterActions, isStaleWrite, isStatus, type MirrorJobKey } from "./cluster.ts";
+import { FINALIZER } from "../apply/kinds.ts";
 import { startInformer, type InformerHandle } from "./informer.ts";
 import { WorkQueue, type WorkQueueObserver, type WorkQueueOptions } from "./workqueue.ts";
 
@@ -44,7 +47,7 @@ type CheckRegistry = (action: Extract<Action, { kind: "checkRegistry" }>) => Pro
 export interface ControllerOptions {
   readonly kc: KubeConfig;
   readonly logger: Logger;
-  readonly settings: JobSettings;
+  readonly settings: DecideSettings;
   /** Names this replica in Events. */
   readonly identity: string;
   readonly workers?: number;
@@ -125,6 +128,7 @@ export class MirrorJobController {
   /** A queue per leadership term: a shut-down queue hands out nothing again. */
   private queue: WorkQueue;
   private readonly actions: ClusterActions;
+  private readonly applyActions: ApplyActions;
   private readonly checkRegistry: CheckRegistry;
   private informers:
     | {
@@ -142,6 +146,7 @@ export class MirrorJobController {
     this.log = options.logger.child({ controller: "mirrorjob" });
     this.queue = new WorkQueue(queueOptions(options));
     this.actions = new ClusterActions(options.kc, options.identity);
+    this.applyActions = new ApplyActions(options.kc);
     this.checkRegistry = options.checkRegistry ?? pingRegistry;
   }
 
@@ -296,6 +301,49 @@ export class MirrorJobController {
     };
   }
 
+  /** Carries out a query action and adds its answer to what decide observes. */
+  private async answer(
+    action: Action,
+    owner: { namespace: string; name: string },
+    observed: Observed,
+  ): Promise<Observed> {
+    switch (action.kind) {
+      case "checkRegistry":
+        return { ...observed, registryCheck: await this.checkRegistry(action) };
+      case "verify":
+        return { ...observed, verification: { runId: action.runId, result: await verifyRun(action) } };
+      case "readApplied":
+        return { ...observed, applied: await this.applyActions.readLive(owner, action.kinds) };
+      case "apply":
+        return { ...observed, applyOutcome: await this.applyActions.apply(action.plan, action.pull) };
+      case "deleteApplied":
+        return { ...observed, deletedApplied: await this.applyActions.deleteAll(owner) };
+      default:
+        throw new Error(`not a query: ${action.kind}`);
+    }
+  }
+
+  /** Carries out the effect actions; returns the MirrorJob's resourceVersion after them. */
+  private async execute(
+    mj: MirrorJobKey & { finalizers: readonly string[]; resourceVersion: string | undefined },
+    actions: readonly Action[],
+  ): Promise<string | undefined> {
+    let resourceVersion = mj.resourceVersion;
+    for (const action of actions) {
+      if (action.kind === "ensure") await this.actions.ensure(action.objects);
+      else if (action.kind === "deleteRun")
+        await this.actions.deleteRun(mj.namespace, action.id, action.jobName);
+      else if (action.kind === "addFinalizer" || action.kind === "removeFinalizer") {
+        resourceVersion = await this.actions.setFinalizer(
+          { ...mj, resourceVersion },
+          FINALIZER,
+          action.kind === "addFinalizer",
+        );
+      }
+    }
+    return resourceVersion;
+  }
+
   async reconcile(item: string): Promise<Decision | undefined> {
     const [namespace = "", name = ""] = item.split("/");
     const raw = this.informers?.mirrorJobs.get(namespace, name);
@@ -350,23 +398,27 @@ export class MirrorJobController {
       jobs,
       resultConfigMaps: seen.resultConfigMaps,
     };
-    // Network checks are the shell's: decide asks for them, gets the answers, decides again.
+    // Network checks and cluster reads are the shell's: decide asks, gets the answer, decides again.
+    const owner = { namespace, name };
+    const target = {
+      ...mjKey,
+      finalizers: mj.metadata.finalizers ?? [],
+      resourceVersion: mj.metadata.resourceVersion,
+    };
     let answered: Observed = observed;
     let decision = decide(mj, answered, this.options.settings);
-    for (let pass = 0; pass < 3; pass++) {
-      const check = decision.actions.find((a) => a.kind === "checkRegistry");
-      const verify = decision.actions.find((a) => a.kind === "verify");
-      if (check !== undefined) answered = { ...answered, registryCheck: await this.checkRegistry(check) };
-      else if (verify !== undefined) {
-        answered = { ...answered, verification: { runId: verify.runId, result: await verifyRun(verify) } };
-      } else break;
+    for (let pass = 0; pass < 6; pass++) {
+      const query = decision.actions.find((a) => (QUERY_ACTIONS as readonly string[]).includes(a.kind));
+      if (query === undefined) break;
+      // Other actions of the same pass (a finalizer before apply) go first.
+      target.resourceVersion = await this.execute(
+        target,
+        decision.actions.filter((a) => a !== query),
+      );
+      answered = await this.answer(query, owner, answered);
       decision = decide(mj, answered, this.options.settings);
     }
-    for (const action of decision.actions) {
-      if (action.kind === "ensure") await this.actions.ensure(action.objects);
-      else if (action.kind === "deleteRun")
-        await this.actions.deleteRun(namespace, action.id, action.jobName);
-    }
+    target.resourceVersion = await this.execute(target, decision.actions);
     // Events before the status: whoever sees the new status finds the Events that explain it.
     for (const event of decision.events) {
       await this.actions.event(mjKey, event).catch((err: unknown) => {
@@ -378,7 +430,7 @@ export class MirrorJobController {
     }
     if (!sameJson(decision.status, mj.status)) {
       try {
-        await this.actions.replaceStatus(mjKey, decision.status, mj.metadata.resourceVersion);
+        await this.actions.replaceStatus(mjKey, decision.status, target.resourceVersion);
       } catch (err) {
         // Decided from a stale cache: the watch brings the newer object and a new reconcile.
         if (!isStaleWrite(err)) throw err;

@@ -81,6 +81,8 @@ function spec(
       pushSecretRef: { name: "push" },
       caBundleRef: { name: "registry-ca" },
     },
+    // The run lifecycle only; applying the results is test/e2e/apply.test.ts's subject.
+    apply: { mode: "None" },
     ...extra,
   };
 }

@@ -45,6 +45,8 @@ export async function startOperator(
       defaultOcMirrorImage: "registry.redhat.io/openshift4/oc-mirror-plugin-rhel9:v4.20",
       heartbeatTimeoutSeconds: 6,
       workers: 2,
+      // No namespace may change the cluster unless a test says so (the apply tests do).
+      applyNamespaces: [],
       ...overrides,
     },
     kc,

@@ -1,0 +1,233 @@
+/**
+ * The imperative half of apply: reads what a MirrorJob applied earlier, server-side
+ * applies a plan (force, one field manager), prunes, merges the pull secret with
+ * optimistic concurrency, and deletes everything a MirrorJob applied (its finalizer).
+ * Kinds whose API the cluster does not serve (kind, vanilla Kubernetes) and missing
+ * namespaces are reported by name, never thrown.
+ */
+import {
+  ApiException,
+  CoreV1Api,
+  KubernetesObjectApi,
+  PatchStrategy,
+  type KubeConfig,
+} from "@kubernetes/client-node";
+import { FIELD_MANAGER } from "../runtime/cluster.ts";
+import { ownerSelector, type DesiredObject, type Owner } from "./desired.ts";
+import { KINDS, PULL_SECRET, type KindInfo } from "./kinds.ts";
+import type { LiveObject, Plan } from "./plan.ts";
+import { mergePullSecret, PULL_SECRET_KEY, type PullEntry } from "./pull-secret.ts";
+
+export interface LiveState {
+  readonly objects: LiveObject[];
+  /** What the cluster lacks, e.g. `imagedigestmirrorsets.config.openshift.io`. */
+  readonly missing: string[];
+}
+
+export interface ApplyOutcome {
+  readonly applied: { kind: string; name: string; namespace?: string; hash: string }[];
+  readonly missing: string[];
+  readonly errors: string[];
+  /** Whether the pull secret was written (false when it already held the entry). */
+  readonly pullSecretWritten: boolean;
+}
+
+/** Conflicts on the pull secret are retried this often (another writer changed it meanwhile). */
+const PULL_SECRET_ATTEMPTS = 5;
+
+function apiMessage(err: unknown): string {
+  if (err instanceof ApiException) {
+    const body = err.body as unknown;
+    const message =
+      typeof body === "string"
+        ? (/"message":"([^"]*)"/.exec(body)?.[1] ?? body)
+        : (body as { message?: string } | undefined)?.message;
+    return `${err.code}: ${message ?? "error"}`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The kind's API is not served: no CRD (404 on discovery or list, or unknown kind). */
+function isMissingApi(err: unknown): boolean {
+  if (err instanceof ApiException)
+    return err.code === 404 && !/namespaces? .* not found/.test(apiMessage(err));
+  return err instanceof Error && err.message.startsWith("Unrecognized API version and kind");
+}
+
+function missingNamespace(err: unknown): string | undefined {
+  if (!(err instanceof ApiException) || err.code !== 404) return undefined;
+  return /namespaces "([^"]+)" not found/.exec(apiMessage(err))?.[1];
+}
+
+export class ApplyActions {
+  private readonly objects: KubernetesObjectApi;
+  private readonly core: CoreV1Api;
+
+  constructor(kc: KubeConfig) {
+    this.objects = KubernetesObjectApi.makeApiClient(kc);
+    this.core = kc.makeApiClient(CoreV1Api);
+  }
+
+  /** Everything of these kinds that carries the owner's labels. */
+  async readLive(owner: Owner, kinds: readonly KindInfo[]): Promise<LiveState> {
+    const objects: LiveObject[] = [];
+    const missing: string[] = [];
+    for (const info of kinds) {
+      try {
+        const list = await this.objects.list(
+          info.apiVersion,
+          info.kind,
+          info.namespace,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          ownerSelector(owner),
+          500,
+        );
+        for (const item of list.items) {
+          objects.push({
+            info,
+            name: item.metadata?.name ?? "",
+            ...(info.namespace !== undefined && { namespace: info.namespace }),
+            object: item as unknown as Record<string, unknown>,
+          });
+        }
+      } catch (err) {
+        if (!isMissingApi(err)) throw err;
+        missing.push(info.requires);
+      }
+    }
+    return { objects, missing };
+  }
+
+  private async serverSideApply(desired: DesiredObject): Promise<void> {
+    await this.objects.patch(
+      desired.manifest,
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      true,
+      PatchStrategy.ServerSideApply,
+    );
+  }
+
+  /**
+   * Carries out a plan: the pull secret first (nodes can authenticate before any mirror
+   * points at the registry), then creates and updates, then prunes (old objects go only
+   * after their replacements exist). Continues past errors and reports each.
+   */
+  async apply(plan: Plan, pull: PullEntry | undefined): Promise<ApplyOutcome> {
+    const applied: ApplyOutcome["applied"] = [];
+    const missing = new Set<string>();
+    const errors: string[] = [];
+    let pullSecretWritten = false;
+    if (pull !== undefined) {
+      try {
+        pullSecretWritten = await this.mergePullSecret(pull);
+      } catch (err) {
+        if (err instanceof PullSecretMissing) missing.add(err.message);
+        else errors.push(`pull secret ${PULL_SECRET.namespace}/${PULL_SECRET.name}: ${apiMessage(err)}`);
+      }
+    }
+    for (const desired of [...plan.apply, ...plan.unchanged]) {
+      const record = {
+        kind: desired.info.kind,
+        name: desired.name,
+        ...(desired.namespace !== undefined && { namespace: desired.namespace }),
+        hash: desired.hash,
+      };
+      if (plan.unchanged.includes(desired)) {
+        applied.push(record);
+        continue;
+      }
+      try {
+        await this.serverSideApply(desired);
+        applied.push(record);
+      } catch (err) {
+        const namespace = missingNamespace(err);
+        if (namespace !== undefined) missing.add(`namespace ${namespace}`);
+        else if (isMissingApi(err)) missing.add(desired.info.requires);
+        else errors.push(`${desired.info.kind} ${desired.name}: ${apiMessage(err)}`);
+      }
+    }
+    if (errors.length === 0 && missing.size === 0) {
+      for (const live of plan.prune) {
+        try {
+          await this.delete(live.info, live.name);
+        } catch (err) {
+          errors.push(`deleting ${live.info.kind} ${live.name}: ${apiMessage(err)}`);
+        }
+      }
+    }
+    return { applied, missing: [...missing], errors, pullSecretWritten };
+  }
+
+  private async delete(info: KindInfo, name: string): Promise<void> {
+    try {
+      await this.objects.delete({
+        apiVersion: info.apiVersion,
+        kind: info.kind,
+        metadata: { name, ...(info.namespace !== undefined && { namespace: info.namespace }) },
+      });
+    } catch (err) {
+      if (!(err instanceof ApiException && err.code === 404)) throw err;
+    }
+  }
+
+  /**
+   * Read, merge, write with the read's resourceVersion; on a conflict (someone wrote in
+   * between) read again and merge again, so their change is kept. True if written.
+   */
+  async mergePullSecret(pull: PullEntry): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      const secret = await this.core
+        .readNamespacedSecret({ namespace: PULL_SECRET.namespace, name: PULL_SECRET.name })
+        .catch((err: unknown) => {
+          if (err instanceof ApiException && err.code === 404) {
+            throw new PullSecretMissing(`secret ${PULL_SECRET.namespace}/${PULL_SECRET.name}`);
+          }
+          throw err;
+        });
+      const raw = secret.data?.[PULL_SECRET_KEY];
+      const merge = mergePullSecret(
+        raw !== undefined ? Buffer.from(raw, "base64").toString("utf8") : undefined,
+        pull,
+      );
+      if (!merge.ok) throw new Error(merge.message);
+      if (!merge.changed) return false;
+      try {
+        await this.core.replaceNamespacedSecret({
+          namespace: PULL_SECRET.namespace,
+          name: PULL_SECRET.name,
+          fieldManager: FIELD_MANAGER,
+          // The read object with one key changed: its resourceVersion makes the write conditional.
+          body: Object.assign(secret, {
+            data: { ...secret.data, [PULL_SECRET_KEY]: Buffer.from(merge.text).toString("base64") },
+          }),
+        });
+        return true;
+      } catch (err) {
+        if (!(err instanceof ApiException && err.code === 409) || attempt >= PULL_SECRET_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  /** Deletes everything the owner applied (all kinds), for `deletionPolicy: Delete`. */
+  async deleteAll(owner: Owner): Promise<{ deleted: number; errors: string[] }> {
+    const live = await this.readLive(owner, KINDS);
+    const errors: string[] = [];
+    for (const object of live.objects) {
+      try {
+        await this.delete(object.info, object.name);
+      } catch (err) {
+        errors.push(`deleting ${object.info.kind} ${object.name}: ${apiMessage(err)}`);
+      }
+    }
+    return { deleted: live.objects.length - errors.length, errors };
+  }
+}
+
+class PullSecretMissing extends Error {
+  override readonly name = "PullSecretMissing";
+}
