@@ -154,7 +154,7 @@ function imageReferences(kind: string, content: Record<string, unknown>): { fiel
       return [
         {
           field: "spec.source.image.ref",
-          ref: ((spec?.source as { image: { ref: string } } | undefined)?.image.ref ?? ""),
+          ref: (spec?.source as { image: { ref: string } } | undefined)?.image.ref ?? "",
         },
       ];
     case "UpdateService":

@@ -29,8 +29,8 @@ export interface ApplyInputs {
 }
 
 export interface ApplyStep {
-  /** Undefined: remove the condition (apply.mode None). */
-  readonly condition?: ConditionInput;
+  /** The `Applied` condition: set, removed (apply.mode None), or left as it is (undefined). */
+  readonly condition?: ConditionInput | "remove";
   readonly actions: Action[];
   /** An action needs its answer before the stage can finish. */
   readonly waiting: boolean;
@@ -98,7 +98,7 @@ export function applyStep(
     statusFields: ApplyStep["status"] = withoutPending(status),
   ): ApplyStep => ({ ...base, condition, status: statusFields, ...extra });
 
-  if (spec.mode === "None") return { ...base, status: withoutPending(status) };
+  if (spec.mode === "None") return { ...base, condition: "remove", status: withoutPending(status) };
   if (!inputs.applyNamespaces.includes(namespace)) {
     const condition: ConditionInput = {
       type: "Applied",

@@ -518,10 +518,9 @@ export function decide(mj: MirrorJob, observed: Observed, settings: DecideSettin
   delete status.pendingChange;
   delete status.appliedRun;
   Object.assign(status, applied.status);
-  if (applied.condition !== undefined) {
-    const c = applied.condition;
-    set(c.type, c.status, c.reason, c.message);
-  } else conditions = removeCondition(conditions, "Applied");
+  const c = applied.condition;
+  if (c === "remove") conditions = removeCondition(conditions, "Applied");
+  else if (c !== undefined) set(c.type, c.status, c.reason, c.message);
   events.push(...applied.events);
   actions.push(...applied.actions);
   if (applied.waiting) {
