@@ -59,13 +59,23 @@ function missingNamespace(err: unknown): string | undefined {
   return /namespaces "([^"]+)" not found/.exec(apiMessage(err))?.[1];
 }
 
+export interface ApplyActionsOptions {
+  /**
+   * Called between reading and writing the pull secret: lets a test put a concurrent
+   * writer exactly there, to show that its change survives.
+   */
+  readonly afterPullSecretRead?: () => Promise<void>;
+}
+
 export class ApplyActions {
   private readonly objects: KubernetesObjectApi;
   private readonly core: CoreV1Api;
+  private readonly options: ApplyActionsOptions;
 
-  constructor(kc: KubeConfig) {
+  constructor(kc: KubeConfig, options: ApplyActionsOptions = {}) {
     this.objects = KubernetesObjectApi.makeApiClient(kc);
     this.core = kc.makeApiClient(CoreV1Api);
+    this.options = options;
   }
 
   /** Everything of these kinds that carries the owner's labels. */
@@ -196,6 +206,7 @@ export class ApplyActions {
       );
       if (!merge.ok) throw new Error(merge.message);
       if (!merge.changed) return false;
+      await this.options.afterPullSecretRead?.();
       try {
         await this.core.replaceNamespacedSecret({
           namespace: PULL_SECRET.namespace,

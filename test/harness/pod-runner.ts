@@ -29,6 +29,11 @@ export interface PodBehaviour {
   readonly delayMs?: number;
   /** Kill the whole oc-mirror container (process group) after this many ms, as an OOM kill would. */
   readonly killAfterMs?: number;
+  /**
+   * Runs after the containers exit and before the pod's status says so: e.g. to tamper with
+   * the result ConfigMap the way a compromised pod could.
+   */
+  readonly beforeExit?: (pod: V1Pod) => Promise<void>;
 }
 
 export interface PodRunnerOptions {
@@ -224,6 +229,7 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
         ),
       ),
     );
+    await behaviour.beforeExit?.(pod);
     const finished = new Date().toISOString();
     const codes = exits.map((e) => e.code ?? 137);
     await setStatus(pod, {
