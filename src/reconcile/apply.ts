@@ -173,7 +173,10 @@ export function applyStep(
   if (live === undefined) {
     return { ...base, actions: [{ kind: "readApplied", kinds }], waiting: true, status: keep(status) };
   }
-  const desired = desiredObjects(validation.resources, owner, spec.kinds, run.id);
+  // Objects of kinds the cluster does not serve are not tried; they are named in the condition.
+  const all = desiredObjects(validation.resources, owner, spec.kinds, run.id);
+  const desired = all.filter((d) => !live.missing.includes(d.info.requires));
+  const unavailable = [...new Set(all.filter((d) => !desired.includes(d)).map((d) => d.info.requires))];
   const plan = planChanges(desired, live.objects, { prune: spec.prune });
   const pending =
     plan.changes.length > 0
@@ -226,7 +229,15 @@ export function applyStep(
     actions.push({ kind: "apply", plan, ...(pull !== undefined && { pull }) });
     return { ...base, actions, waiting: true, status: keep(status), phase: "Applying" };
   }
-  return finishApply(mj, status, run, plan, pull, outcome, previous);
+  return finishApply(
+    mj,
+    status,
+    run,
+    plan,
+    pull,
+    { ...outcome, missing: [...unavailable, ...outcome.missing] },
+    previous,
+  );
 }
 
 function finishApply(
