@@ -22,6 +22,8 @@ function podNamespace(): string | undefined {
   }
 }
 
+const namespaceName = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a namespace name");
+
 const configSchema = z.object({
   namespace: z.string().min(1),
   identity: z.string().min(1),
@@ -33,7 +35,8 @@ const configSchema = z.object({
   storageClassName: z.string().min(1).optional(),
   heartbeatTimeoutSeconds: z.number().int().min(5),
   workers: z.number().int().min(1).max(32),
-  applyNamespaces: z.array(z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a namespace name")),
+  watchNamespaces: z.array(namespaceName),
+  applyNamespaces: z.array(namespaceName),
 });
 export type ManagerConfig = z.output<typeof configSchema>;
 
@@ -50,6 +53,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ManagerConfig {
     namespace,
     // Only these namespaces' MirrorJobs may change the cluster (default: the operator's own).
     applyNamespaces: list(env.HUBMIRROR_APPLY_NAMESPACES) ?? [namespace],
+    // MirrorJobs (and the Secrets they reference) are served in these namespaces; empty: all.
+    watchNamespaces: list(env.HUBMIRROR_WATCH_NAMESPACES) ?? [],
     identity: env.POD_NAME ?? hostname(),
     leaseName: env.HUBMIRROR_LEASE_NAME ?? "hub-mirror-operator",
     leaderElection: (env.HUBMIRROR_LEADER_ELECTION ?? "true") !== "false",
@@ -81,6 +86,7 @@ export async function runManager(config: ManagerConfig, kc: KubeConfig, logger: 
     logger,
     identity: config.identity,
     workers: config.workers,
+    watchNamespaces: config.watchNamespaces,
     settings: {
       operatorImage: config.operatorImage,
       defaultOcMirrorImage: config.defaultOcMirrorImage,

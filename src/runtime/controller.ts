@@ -39,7 +39,7 @@ import { RegistryError } from "../registry/errors.ts";
 import { verifyImages, type VerifyResult } from "../registry/verify.ts";
 import { ClusterActions, isStaleWrite, isStatus, type MirrorJobKey } from "./cluster.ts";
 import { FINALIZER } from "../apply/kinds.ts";
-import { startInformer, type InformerHandle } from "./informer.ts";
+import { startScopedInformer, type InformerHandle } from "./informer.ts";
 import { WorkQueue, type WorkQueueObserver, type WorkQueueOptions } from "./workqueue.ts";
 
 type CheckRegistry = (action: Extract<Action, { kind: "checkRegistry" }>) => Promise<RegistryCheck>;
@@ -51,6 +51,8 @@ export interface ControllerOptions {
   /** Names this replica in Events. */
   readonly identity: string;
   readonly workers?: number;
+  /** Namespaces whose MirrorJobs are served (and whose Secrets are read); empty: all. */
+  readonly watchNamespaces?: readonly string[];
   readonly checkRegistry?: CheckRegistry;
   readonly queueObserver?: WorkQueueObserver;
   /** Called after each reconcile (metrics). */
@@ -179,55 +181,72 @@ export class MirrorJobController {
         }
       }
     };
+    const scope = this.options.watchNamespaces ?? [];
+    // Watch paths for all namespaces (ns undefined) or one.
+    const at = (prefix: string, ns: string | undefined, resource: string) =>
+      ns === undefined ? `${prefix}/${resource}` : `${prefix}/namespaces/${ns}/${resource}`;
     this.informers = {
-      mirrorJobs: startInformer<RawMirrorJob>({
+      mirrorJobs: startScopedInformer<RawMirrorJob>(scope, (ns) => ({
         kc,
         logger,
-        path: `/apis/${GROUP}/${VERSION}/${PLURAL}`,
+        path: at(`/apis/${GROUP}/${VERSION}`, ns, PLURAL),
         list: async () =>
-          (await custom.listClusterCustomObject({
-            group: GROUP,
-            version: VERSION,
-            plural: PLURAL,
-          })) as KubernetesListObject<RawMirrorJob>,
+          (ns === undefined
+            ? await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })
+            : await custom.listNamespacedCustomObject({
+                group: GROUP,
+                version: VERSION,
+                namespace: ns,
+                plural: PLURAL,
+              })) as KubernetesListObject<RawMirrorJob>,
         onEvent: (_type, obj) => {
           this.queue.add(key(obj.metadata?.namespace, obj.metadata?.name));
         },
-      }),
-      jobs: startInformer<V1Job>({
+      })),
+      jobs: startScopedInformer<V1Job>(scope, (ns) => ({
         kc,
         logger,
-        path: "/apis/batch/v1/jobs",
+        path: at("/apis/batch/v1", ns, "jobs"),
         labelSelector: owned,
-        list: () => batch.listJobForAllNamespaces({ labelSelector: owned }),
+        list: () =>
+          ns === undefined
+            ? batch.listJobForAllNamespaces({ labelSelector: owned })
+            : batch.listNamespacedJob({ namespace: ns, labelSelector: owned }),
         onEvent: enqueueOwner,
-      }),
-      pods: startInformer<V1Pod>({
+      })),
+      pods: startScopedInformer<V1Pod>(scope, (ns) => ({
         kc,
         logger,
-        path: "/api/v1/pods",
+        path: at("/api/v1", ns, "pods"),
         labelSelector: owned,
-        list: () => core.listPodForAllNamespaces({ labelSelector: owned }),
+        list: () =>
+          ns === undefined
+            ? core.listPodForAllNamespaces({ labelSelector: owned })
+            : core.listNamespacedPod({ namespace: ns, labelSelector: owned }),
         onEvent: enqueueOwner,
-      }),
-      configMaps: startInformer<V1ConfigMap>({
+      })),
+      configMaps: startScopedInformer<V1ConfigMap>(scope, (ns) => ({
         kc,
         logger,
-        path: "/api/v1/configmaps",
-        list: () => core.listConfigMapForAllNamespaces(),
+        path: at("/api/v1", ns, "configmaps"),
+        list: () =>
+          ns === undefined
+            ? core.listConfigMapForAllNamespaces()
+            : core.listNamespacedConfigMap({ namespace: ns }),
         onEvent: (type, obj) => {
           enqueueReferrers(type, obj, "configMaps");
         },
-      }),
-      secrets: startInformer<V1Secret>({
+      })),
+      secrets: startScopedInformer<V1Secret>(scope, (ns) => ({
         kc,
         logger,
-        path: "/api/v1/secrets",
-        list: () => core.listSecretForAllNamespaces(),
+        path: at("/api/v1", ns, "secrets"),
+        list: () =>
+          ns === undefined ? core.listSecretForAllNamespaces() : core.listNamespacedSecret({ namespace: ns }),
         onEvent: (type, obj) => {
           enqueueReferrers(type, obj, "secrets");
         },
-      }),
+      })),
     };
     for (let i = 0; i < (this.options.workers ?? 2); i++) this.workers.push(this.work());
   }

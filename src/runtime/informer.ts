@@ -219,3 +219,27 @@ export function startInformer<T extends KubernetesObject>(options: InformerOptio
     get: (namespace, name) => informer.get(name, namespace),
   };
 }
+
+/**
+ * One informer over all namespaces (`namespaces` empty), or one per namespace behind a
+ * single handle: an operator restricted to some namespaces (RBAC) cannot list cluster-wide.
+ * `options(namespace)` gives the options for one namespace, or for all when undefined.
+ */
+export function startScopedInformer<T extends KubernetesObject>(
+  namespaces: readonly string[],
+  options: (namespace: string | undefined) => InformerOptions<T>,
+): InformerHandle<T> {
+  if (namespaces.length === 0) return startInformer(options(undefined));
+  const handles = namespaces.map((ns) => startInformer(options(ns)));
+  return {
+    async stop() {
+      await Promise.all(handles.map((h) => h.stop()));
+    },
+    hasSynced: () => handles.every((h) => h.hasSynced()),
+    list: () => handles.flatMap((h) => h.list()),
+    get: (namespace, name) => {
+      const index = namespaces.indexOf(namespace);
+      return index < 0 ? undefined : handles[index]?.get(namespace, name);
+    },
+  };
+}

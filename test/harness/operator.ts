@@ -47,6 +47,7 @@ export async function startOperator(
       workers: 2,
       // No namespace may change the cluster unless a test says so (the apply tests do).
       applyNamespaces: [],
+      watchNamespaces: [],
       ...overrides,
     },
     kc,
