@@ -57,6 +57,7 @@ describe("alerts (PrometheusRule in the chart)", () => {
     expect(alerts.map((a) => a.alert).sort()).toEqual(
       [
         "HubMirrorApplyErrors",
+        "HubMirrorJobBlocked",
         "HubMirrorJobFailed",
         "HubMirrorJobPartiallyFailed",
         "HubMirrorJobStale",
