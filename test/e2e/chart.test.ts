@@ -7,10 +7,12 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { AuthorizationV1Api } from "@kubernetes/client-node";
 import { afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
-import { CHART_DIR, renderChart, type RenderOptions } from "../../src/cli/generate-rbac.ts";
+import { CHART_DIR, RBAC_DIR, renderChart, type RenderOptions } from "../../src/cli/generate-rbac.ts";
 import { helmBinary, kubectlBinary, repoRoot } from "../harness/binaries.ts";
 import { adminKubeConfig, useNamespace } from "../harness/kube.ts";
 
@@ -98,6 +100,18 @@ describe("helm template | kubectl apply --dry-run=server", () => {
       );
     }
     expect(out).not.toMatch(/Warning|PodSecurity/);
+  });
+
+  it("accepts config/rbac/ (rendered from the chart for installs without Helm)", () => {
+    const manifests = readdirSync(join(repoRoot, RBAC_DIR))
+      .map((f) => readFileSync(join(repoRoot, RBAC_DIR, f), "utf8"))
+      .join("---\n")
+      .replaceAll("namespace: hub-mirror-operator", `namespace: ${ns.name}`);
+    const out = kubectlOk(["apply", "--dry-run=server", "-f", "-"], manifests);
+    expect(out).toMatch(
+      /rolebinding\.rbac\.authorization\.k8s\.io\/hub-mirror-operator-pull-secret created \(server dry run\)/,
+    );
+    expect(out).not.toMatch(/Warning/);
   });
 
   it("accepts the chart's CRD (helm template --include-crds)", () => {
