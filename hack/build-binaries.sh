@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the Go programs the tests run (kube-apiserver, kube-controller-manager, etcd)
+# Builds the Go programs the tests run (kube-apiserver, kube-controller-manager, etcd, helm)
 # from the modules pinned by the wrapper go.mod files beside this script, into a cache
 # outside the repository keyed by version. A binary already in the cache is reused.
 set -euo pipefail
@@ -39,3 +39,13 @@ done
 
 etcd=$(pinned etcd go.etcd.io/etcd/server/v3)
 build_cached etcd "$cache/etcd/$etcd" etcd go.etcd.io/etcd/server/v3
+
+# Helm (chart lint and rendering tests), stamped the way Helm's own Makefile stamps releases:
+# its version, and the Kubernetes version `helm template` assumes without --kube-version.
+helm=$(pinned helm helm.sh/helm/v3)
+clientgo=$(pinned helm k8s.io/client-go)
+helm_stamp="-X helm.sh/helm/v3/internal/version.version=$helm -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+  helm_stamp="$helm_stamp -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$(echo "$clientgo" | cut -d. -f2)"
+done
+build_cached helm "$cache/helm/$helm" helm helm.sh/helm/v3/cmd/helm "$helm_stamp"

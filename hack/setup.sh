@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes this machine ready to run the tests and the local development stack:
-# Debian packages the tests use, and the Go-built control-plane binaries (cached).
+# Debian packages the tests use, and the Go-built binaries: control plane and Helm (cached).
 # Idempotent and quick when everything is present. `--quiet` prints only what it does.
 set -euo pipefail
 quiet=false
@@ -8,8 +8,11 @@ quiet=false
 hack=$(cd "$(dirname "$0")" && pwd)
 
 # docker-registry: the test registry; apache2-utils: htpasswd; openssl: test certificates;
-# util-linux: setpriv (kills harness processes with the test runner); skopeo: benchmarks.
-packages=(docker-registry apache2-utils openssl util-linux skopeo)
+# util-linux: setpriv (kills harness processes with the test runner); skopeo: benchmarks;
+# prometheus: promtool (alert rule tests; Debian has no promtool-only package, and on a
+# systemd host the package also enables a Prometheus server on :9090);
+# lua5.1 + lua-cjson: the Argo CD health check tests.
+packages=(docker-registry apache2-utils openssl util-linux skopeo prometheus lua5.1 lua-cjson)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -46,6 +46,11 @@ export function etcdBinary(): string {
   );
 }
 
+/** Helm, built from the module pinned in hack/helm/go.mod (chart lint and rendering tests). */
+export function helmBinary(): string {
+  return executable(join(cacheDir(), "helm", pinnedVersion("helm", "helm.sh/helm/v3"), "helm"), BUILD_HINT);
+}
+
 /** kubectl matching the control plane's minor version (preinstalled on these machines). */
 export function kubectlBinary(): string {
   const candidates = [
