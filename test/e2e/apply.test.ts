@@ -15,7 +15,7 @@ import { pullEntry } from "../../src/apply/pull-secret.ts";
 import { LABELS, MANAGER } from "../../src/job/names.ts";
 import { encodeJsonGzip, readResultConfigMap, RESULT_KEYS } from "../../src/report/result.ts";
 import { adminKubeConfig, useNamespace, waitFor } from "../harness/kube.ts";
-import { installOpenShiftStandIns } from "../harness/openshift.ts";
+import { addPullSecretEntries, installOpenShiftStandIns } from "../harness/openshift.ts";
 import {
   condition,
   createPushSecret,
@@ -45,7 +45,9 @@ let root: string;
 let operator: RunningOperator | undefined;
 
 beforeAll(async () => {
-  await installOpenShiftStandIns(kc, THIRD_PARTY);
+  await installOpenShiftStandIns(kc);
+  // A third party's entry the operator must keep.
+  await addPullSecretEntries(kc, THIRD_PARTY);
   root = mkdtempSync(join(tmpdir(), "hubmirror-pods-"));
   runner = startPodRunner({
     kc,

@@ -15,14 +15,9 @@ import { parseAllDocuments, stringify } from "yaml";
 import { CHART_DIR, RBAC_DIR, renderChart, type RenderOptions } from "../../src/cli/generate-rbac.ts";
 import { helmBinary, kubectlBinary, repoRoot } from "../harness/binaries.ts";
 import { adminKubeConfig, useNamespace } from "../harness/kube.ts";
+import { installOpenShiftStandIns } from "../harness/openshift.ts";
 
 const RBAC_KINDS = ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"];
-const OPENSHIFT_NAMESPACES = [
-  "openshift-config",
-  "openshift-config-managed",
-  "openshift-marketplace",
-  "openshift-update-service",
-];
 
 function kubectl(
   args: readonly string[],
@@ -44,16 +39,15 @@ function kubectlOk(args: readonly string[], input?: string): string {
 
 let kubeVersion = "";
 
+// The namespaces OpenShift has and the chart's openshift.enabled Roles live in (shared with
+// other test files: created once, by whoever comes first).
+beforeAll(() => installOpenShiftStandIns(adminKubeConfig()));
+
 beforeAll(() => {
   const version = JSON.parse(kubectlOk(["version", "-o", "json"])) as {
     serverVersion: { gitVersion: string };
   };
   kubeVersion = version.serverVersion.gitVersion;
-  // The namespaces OpenShift has and the chart's openshift.enabled Roles live in.
-  const existing = kubectlOk(["get", "namespaces", "-o", "name"]);
-  for (const ns of OPENSHIFT_NAMESPACES) {
-    if (!existing.includes(`namespace/${ns}\n`)) kubectlOk(["create", "namespace", ns]);
-  }
 });
 
 describe("helm", () => {

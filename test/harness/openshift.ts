@@ -94,12 +94,10 @@ export function openshiftCrds(): V1CustomResourceDefinition[] {
 
 /**
  * Makes a control plane look like OpenShift to the operator: the CRDs, the namespaces, and
- * `openshift-config/pull-secret` holding `initialAuths` (idempotent; an existing pull secret is kept).
+ * `openshift-config/pull-secret` (empty `auths`). Idempotent, and safe for test files running
+ * in parallel: what exists is kept.
  */
-export async function installOpenShiftStandIns(
-  kc: KubeConfig,
-  initialAuths: Record<string, unknown>,
-): Promise<void> {
+export async function installOpenShiftStandIns(kc: KubeConfig): Promise<void> {
   await installCrds(kc, openshiftCrds());
   const core = kc.makeApiClient(CoreV1Api);
   const ignoreExisting = (err: unknown) => {
@@ -114,8 +112,34 @@ export async function installOpenShiftStandIns(
       body: {
         metadata: { name: "pull-secret" },
         type: "kubernetes.io/dockerconfigjson",
-        stringData: { ".dockerconfigjson": JSON.stringify({ auths: initialAuths }) },
+        stringData: { ".dockerconfigjson": JSON.stringify({ auths: {} }) },
       },
     })
     .catch(ignoreExisting);
+}
+
+/** Adds entries to the cluster pull secret (read, merge, write; retried when another writer wins). */
+export async function addPullSecretEntries(kc: KubeConfig, entries: Record<string, unknown>): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  for (let attempt = 1; ; attempt++) {
+    const secret = await core.readNamespacedSecret({ namespace: "openshift-config", name: "pull-secret" });
+    const current = JSON.parse(
+      Buffer.from(secret.data?.[".dockerconfigjson"] ?? "", "base64").toString("utf8") || "{}",
+    ) as { auths?: Record<string, unknown> };
+    secret.data = {
+      ".dockerconfigjson": Buffer.from(
+        JSON.stringify({ ...current, auths: { ...current.auths, ...entries } }),
+      ).toString("base64"),
+    };
+    try {
+      await core.replaceNamespacedSecret({
+        namespace: "openshift-config",
+        name: "pull-secret",
+        body: secret,
+      });
+      return;
+    } catch (err) {
+      if (!isApiStatus(err, 409) || attempt >= 5) throw err;
+    }
+  }
 }
