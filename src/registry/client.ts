@@ -340,6 +340,36 @@ export class RegistryClient {
     });
   }
 
+  /**
+   * `GET` a blob into memory (for small images: the oc-mirror fixture copies with it), checked
+   * against its digest (sha256); undefined when the registry does not have it. Redirects (registries
+   * serving blobs from object storage) are not followed.
+   */
+  async getBlob(repository: string, digest: string): Promise<Buffer | undefined> {
+    const operation = `GET blob ${repository}@${digest}`;
+    return this.guard(async () => {
+      const res = await this.send({
+        method: "GET",
+        path: `/v2/${repository}/blobs/${digest}`,
+        operation,
+        scope: repositoryScope(repository, "pull"),
+      });
+      if (res.statusCode === 404) {
+        await res.body.dump();
+        return undefined;
+      }
+      await this.expectStatus(res, [200], operation, false);
+      const body = Buffer.from(await this.readBody(res.body.arrayBuffer(), operation));
+      if (digest.startsWith("sha256:") && sha256Digest(body) !== digest) {
+        throw new RegistryError(
+          "protocol",
+          `registry ${this.registry}: ${operation}: the content does not match its digest`,
+        );
+      }
+      return body;
+    });
+  }
+
   /** Uploads a blob in one request (POST then PUT), unless the registry has it already. */
   async pushBlob(repository: string, data: Buffer): Promise<string> {
     const digest = sha256Digest(data);

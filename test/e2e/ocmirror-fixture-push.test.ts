@@ -13,7 +13,7 @@ import { decodeExitCode } from "../../src/ocmirror/exit-code.ts";
 import { stripAnsi } from "../../src/ocmirror/progress.ts";
 import { workspacePaths } from "../../src/ocmirror/workspace.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
-import { buildImage } from "../harness/images.ts";
+import { buildImage, pushImage } from "../harness/images.ts";
 import {
   collect,
   readIsc,
@@ -252,5 +252,91 @@ describe("the fixture's mirror pass against a real registry", () => {
     });
     expect(insecure.code).toBe(0);
     expect(await expectRegistryMatches(insecure)).toEqual({ present: 2, absent: 0 });
+  });
+});
+
+describe("the fixture's mirror pass with a source registry on this machine", () => {
+  let source: TestRegistry;
+  let sourceClient: RegistryClient;
+  let authFile: string;
+  let certDirs: string;
+
+  beforeAll(async () => {
+    source = await startRegistry(path.join(root, "source"), "fixture-source");
+    sourceClient = new RegistryClient({
+      registry: source.host,
+      credentials: { username: source.username, password: source.password },
+      caBundle: source.caPem,
+    });
+    // One authfile and the CAs of both registries, as the Job's merged authfile and SSL_CERT_DIR.
+    authFile = path.join(root, "both-auth.json");
+    const auth = (r: TestRegistry) => ({
+      auth: Buffer.from(`${r.username}:${r.password}`).toString("base64"),
+    });
+    await writeFile(
+      authFile,
+      JSON.stringify({ auths: { [registry.host]: auth(registry), [source.host]: auth(source) } }),
+    );
+    certDirs = `${path.dirname(registry.caFile)}:${path.dirname(source.caFile)}`;
+  });
+  afterAll(async () => {
+    await sourceClient.close();
+    await source.stop();
+  });
+
+  it("copies additional images from the source, so the destination holds the source's digests", async () => {
+    const multi = await buildImage({
+      name: "copy-multi",
+      platforms: [
+        { os: "linux", architecture: "amd64" },
+        { os: "linux", architecture: "arm64" },
+      ],
+    });
+    const single = await buildImage({ name: "copy-single" });
+    await pushImage(sourceClient, "demo/multi", "1.0", multi);
+    await pushImage(sourceClient, "demo/single", "2.0", single);
+    const isc = `kind: ImageSetConfiguration
+mirror:
+  additionalImages:
+    - name: ${source.host}/demo/multi:1.0
+    - name: ${source.host}/demo/single@${single.digest}
+    - name: quay.io/prometheus/busybox:latest
+`;
+    const dest = `${registry.host}/copied`;
+    const r = await run(isc, dest, {
+      env: { SSL_CERT_DIR: certDirs },
+      extraArgs: ["--authfile", authFile, "--src-tls-verify=true"],
+    });
+    expect(r.code).toBe(0);
+    expect(await pushedDigest(`docker://${dest}/demo/multi:1.0`)).toBe(multi.digest);
+    for (const m of multi.manifests) {
+      expect((await client.headManifest("copied/demo/multi", m.digest))?.digest).toBe(m.digest);
+    }
+    expect(await pushedDigest(`docker://${dest}/demo/single:${single.digest.replace(":", "-")}`)).toBe(
+      single.digest,
+    );
+    // A source that is not on this machine is still made up.
+    expect(await pushedDigest(`docker://${dest}/prometheus/busybox:latest`)).toBe(
+      (await buildImage({ name: `${dest}/prometheus/busybox:latest` })).digest,
+    );
+  });
+
+  it("fails an image whose source is missing, the way a failed copy does", async () => {
+    const isc = `kind: ImageSetConfiguration
+mirror:
+  additionalImages:
+    - name: ${source.host}/demo/absent:1.0
+`;
+    const r = await run(isc, `${registry.host}/absent`, {
+      env: { SSL_CERT_DIR: certDirs },
+      extraArgs: ["--authfile", authFile],
+    });
+    expect(r.code).toBe(8);
+    expect(await pushedDigest(`docker://${registry.host}/absent/demo/absent:1.0`)).toBeUndefined();
+    const logsDir = workspacePaths(r.ws).logs;
+    const errors = parseErrorsFile(
+      await readFile(path.join(logsDir, latestErrorsFile(await readdir(logsDir)) ?? ""), "utf8"),
+    );
+    expect(errors.map((e) => e.error)).toEqual([expect.stringMatching(/demo\/absent: manifest unknown/)]);
   });
 });

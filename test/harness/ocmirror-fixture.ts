@@ -4,9 +4,10 @@
  * environment. It derives the image list from the ImageSetConfiguration, prints what oc-mirror
  * prints, writes the workspace oc-mirror writes (log file, errors file, dry-run mapping, cluster
  * resources) and exits with oc-mirror's exit code, so that the real reporter and parsers can be
- * exercised. Sources are not pulled; instead, every image the mirror pass reports as copied to the
- * destination registry is pushed there as a small made-up image (see "Pushing" below), so that a
- * verifier checking the registry afterwards finds exactly the images oc-mirror said it copied.
+ * exercised. Sources are not pulled (except additional images from a registry on this machine, see
+ * "Copying" below); instead, every image the mirror pass reports as copied to the destination
+ * registry is pushed there as a small made-up image (see "Pushing" below), so that a verifier
+ * checking the registry afterwards finds exactly the images oc-mirror said it copied.
  *
  * What it imitates, and where that comes from in openshift/oc-mirror:
  * - flags and their checks: internal/pkg/cli/executor.go (NewMirrorCmd, Validate, Complete)
@@ -49,7 +50,14 @@
  * attempts for 429/5xx/timeouts); --image-timeout (capped at 30 s per request); HTTPS_PROXY and
  * NO_PROXY. The registry access check before copying is not made (its line is printed).
  *
- * Not imitated: mirror-to-disk and disk-to-mirror, delete, pulling from source registries, the
+ * Copying: an additional image whose source registry is on this machine (`127.0.0.1`,
+ * `localhost`, `[::1]`: the only registries tests can reach) is copied for real instead: its
+ * manifest (every manifest of an index) and blobs are read from the source and written to the
+ * destination, so the destination holds the source's digest. Source credentials come from the
+ * same auth files; trusted CAs from $SSL_CERT_DIR and --src-cert-dir; --src-tls-verify. A copy that
+ * fails (source missing, refused) fails the image like a push that fails.
+ *
+ * Not imitated: mirror-to-disk and disk-to-mirror, delete, pulling from remote source registries, the
  * port-in-use check (pods share the test host's network), --max-nested-paths flattening (only its
  * effect on IDMS/ITMS scope), registries.d and pinned-ISC files.
  */
@@ -62,6 +70,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { credentialsFor, type Credentials } from "../../src/registry/credentials.ts";
 import { proxyFromEnvironment, type ProxySettings } from "../../src/registry/proxy.ts";
+import { parseReference, type ImageReference } from "../../src/registry/reference.ts";
 import { MediaType } from "../../src/registry/media-types.ts";
 import { buildImage, pushImage } from "./images.ts";
 
@@ -974,6 +983,11 @@ export interface PushSettings {
   /** Directories whose certificate files are trusted besides the system roots, with the file names read. */
   readonly certDirs: readonly { readonly dir: string; readonly names: RegExp }[];
   readonly tlsVerify: boolean;
+  /** The same for source registries (loopback sources are copied from; see `copy`). */
+  readonly source?: {
+    readonly certDirs: readonly { readonly dir: string; readonly names: RegExp }[];
+    readonly tlsVerify: boolean;
+  };
   /** Extra attempts for 429, 5xx and timeouts. */
   readonly retries: number;
   /** Per request (connect, headers, body). */
@@ -1007,15 +1021,46 @@ async function readAuthFiles(files: readonly string[]): Promise<{ file: string; 
   return out;
 }
 
+type Side = "source" | "destination";
+
+/** Digests of the config and layers a manifest names (none for an index). */
+function blobDigests(body: Buffer): string[] {
+  const parsed = JSON.parse(body.toString("utf8")) as {
+    config?: { digest?: unknown };
+    layers?: { digest?: unknown }[];
+  };
+  return [parsed.config, ...(parsed.layers ?? [])].flatMap((d) =>
+    typeof d?.digest === "string" ? [d.digest] : [],
+  );
+}
+
+/** The manifests an index (or Docker manifest list) lists; none for an image manifest. */
+function childManifests(body: Buffer): { digest: string; mediaType: string }[] {
+  const parsed = JSON.parse(body.toString("utf8")) as {
+    manifests?: { digest?: unknown; mediaType?: unknown }[];
+  };
+  return (parsed.manifests ?? []).flatMap((m) =>
+    typeof m.digest === "string" && typeof m.mediaType === "string"
+      ? [{ digest: m.digest, mediaType: m.mediaType }]
+      : [],
+  );
+}
+
+/** True for a source on this machine (`127.0.0.1`, `localhost`, `[::1]`): the only sources tests can reach. */
+export function isLoopbackSource(source: string): boolean {
+  const host = source.replace(/^[a-z]+:\/\//, "").split("/")[0] ?? "";
+  return /^(?:127\.0\.0\.1|localhost|\[::1\])(?::\d+)?$/.test(host);
+}
+
 /**
- * Pushes the images of the copies to the destination, with one registry client per registry
- * host (and credentials), reused for the whole run.
+ * Pushes the images of the copies to the destination (and copies loopback sources), with one
+ * registry client per side, registry host and credentials, reused for the whole run.
  */
 export class DestinationPusher {
   readonly #settings: PushSettings;
   readonly #clients = new Map<string, RegistryClient>();
   #authFiles: Promise<{ file: string; text: string }[]> | undefined;
-  #caBundle: Promise<string | undefined> | undefined;
+  readonly #caBundles = new Map<Side, Promise<string | undefined>>();
 
   constructor(settings: PushSettings) {
     this.#settings = settings;
@@ -1025,7 +1070,11 @@ export class DestinationPusher {
   async push(destination: string, origin = ""): Promise<string | undefined> {
     const ref = splitDestination(destination);
     try {
-      const client = await this.#client(ref.host, await this.#credentials(`${ref.host}/${ref.repository}`));
+      const client = await this.#client(
+        "destination",
+        ref.host,
+        await this.#credentials(`${ref.host}/${ref.repository}`),
+      );
       // A digest-pinned source of the fixture's own gets its exact content (so digests match).
       const pinned = fixtureSource(origin);
       if (pinned !== undefined) {
@@ -1038,6 +1087,58 @@ export class DestinationPusher {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       return `writing image to ${destination}: ${message.replace(/\s*\n\s*/g, " ")}`;
+    }
+  }
+
+  /**
+   * Copies `source` (`docker://host/repo:tag` or `@digest`) to `destination` for real: the
+   * manifest (and, for an index, every manifest it lists) and their blobs, so the destination
+   * holds the source's digest. Resolves to why it failed, if it did.
+   */
+  async copy(source: string, destination: string): Promise<string | undefined> {
+    const dest = splitDestination(destination);
+    let from: ImageReference;
+    try {
+      from = parseReference(source);
+    } catch (err) {
+      return `initializing source ${source}: ${(err as Error).message}`;
+    }
+    const reference = from.digest ?? from.tag ?? "latest";
+    try {
+      const src = await this.#client(
+        "source",
+        from.registry,
+        await this.#credentials(`${from.registry}/${from.repository}`),
+      );
+      const top = await src.getManifest(from.repository, reference);
+      if (top === undefined) {
+        return `initializing source ${source}: reading manifest ${reference} in ${from.registry}/${from.repository}: manifest unknown`;
+      }
+      const to = await this.#client(
+        "destination",
+        dest.host,
+        await this.#credentials(`${dest.host}/${dest.repository}`),
+      );
+      const copyManifest = async (body: Buffer): Promise<void> => {
+        for (const digest of blobDigests(body)) {
+          if (await to.blobExists(dest.repository, digest)) continue;
+          const blob = await src.getBlob(from.repository, digest);
+          if (blob === undefined) throw new Error(`blob ${digest} unknown in ${from.repository}`);
+          await to.pushBlob(dest.repository, blob);
+        }
+      };
+      for (const child of childManifests(top.body)) {
+        const manifest = await src.getManifest(from.repository, child.digest);
+        if (manifest === undefined) throw new Error(`manifest ${child.digest} unknown in ${from.repository}`);
+        await copyManifest(manifest.body);
+        await to.putManifest(dest.repository, child.digest, child.mediaType, manifest.body);
+      }
+      await copyManifest(top.body);
+      await to.putManifest(dest.repository, dest.tag, top.mediaType, top.body);
+      return undefined;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      return `copying image ${source} to ${destination}: ${message.replace(/\s*\n\s*/g, " ")}`;
     }
   }
 
@@ -1062,20 +1163,32 @@ export class DestinationPusher {
     return undefined;
   }
 
-  async #client(host: string, credentials: Credentials | undefined): Promise<RegistryClient> {
+  async #client(side: Side, host: string, credentials: Credentials | undefined): Promise<RegistryClient> {
     const key =
-      credentials === undefined ? host : `${host}\n${credentials.username}\n${credentials.password}`;
+      `${side}\n${host}` +
+      (credentials === undefined ? "" : `\n${credentials.username}\n${credentials.password}`);
     const existing = this.#clients.get(key);
     if (existing !== undefined) return existing;
-    this.#caBundle ??= readCertificates(this.#settings.certDirs);
-    const caBundle = await this.#caBundle;
+    const tls =
+      side === "source"
+        ? (this.#settings.source ?? {
+            certDirs: this.#settings.certDirs,
+            tlsVerify: this.#settings.tlsVerify,
+          })
+        : this.#settings;
+    let caBundlePromise = this.#caBundles.get(side);
+    if (caBundlePromise === undefined) {
+      caBundlePromise = readCertificates(tls.certDirs);
+      this.#caBundles.set(side, caBundlePromise);
+    }
+    const caBundle = await caBundlePromise;
     const raced = this.#clients.get(key);
     if (raced !== undefined) return raced;
     const client = new RegistryClient({
       registry: host,
       ...(credentials !== undefined && { credentials }),
       ...(caBundle !== undefined && { caBundle }),
-      tlsVerify: this.#settings.tlsVerify,
+      tlsVerify: tls.tlsVerify,
       timeoutMs: this.#settings.timeoutMs,
       retries: this.#settings.retries,
       proxy: this.#settings.proxy,
@@ -1321,8 +1434,12 @@ async function copyBatch(
     }
     const where = img.destination.includes(ctx.cacheFqdn) ? "cache" : hostNamespace(img.destination);
     if (error === undefined && where !== "cache" && ctx.pusher !== undefined) {
-      // The copy writes to the destination before oc-mirror reports it.
-      error = await ctx.pusher.push(img.destination, img.origin);
+      // The copy writes to the destination before oc-mirror reports it. Additional images from
+      // a registry on this machine are really copied; everything else is made up.
+      error =
+        img.type === "generic" && isLoopbackSource(img.source)
+          ? await ctx.pusher.copy(img.source, img.destination)
+          : await ctx.pusher.push(img.destination, img.origin);
     }
     if (error === undefined) {
       await log.info(`Success copying ${img.origin} ${EMOJI.right} ${where}`);
@@ -1830,13 +1947,17 @@ function pushSettings(args: ParsedArgs, env: NodeJS.ProcessEnv): PushSettings {
     .split(":")
     .filter((dir) => dir !== "")
     .map((dir) => ({ dir, names: /\.(?:crt|pem)$/ }));
+  const sourceCertDirs = [...certDirs];
   const destCertDir = nonEmpty(flagString(args, "dest-cert-dir"));
   if (destCertDir !== undefined) certDirs.push({ dir: destCertDir, names: /\.crt$/ });
+  const srcCertDir = nonEmpty(flagString(args, "src-cert-dir"));
+  if (srcCertDir !== undefined) sourceCertDirs.push({ dir: srcCertDir, names: /\.crt$/ });
   const imageTimeout = goDurationMs(flagString(args, "image-timeout") ?? "10m");
   return {
     authFiles,
     certDirs,
     tlsVerify: args.flags["dest-tls-verify"] !== false,
+    source: { certDirs: sourceCertDirs, tlsVerify: args.flags["src-tls-verify"] !== false },
     retries: Math.max(0, flagNumber(args, "retry-times", 5)),
     timeoutMs:
       imageTimeout > 0
