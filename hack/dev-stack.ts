@@ -70,7 +70,7 @@ const USAGE = `usage: node hack/dev-stack.ts [--local | --cluster] [--check]
 
 environment: HUBMIRROR_* (the manager's settings, see README), and for the local stack
   HUBMIRROR_DEV_OC_MIRROR=fixture      never run a real oc-mirror found on PATH
-  HUBMIRROR_DEV_FIXTURE_DELAY_MS=1000  the fixture's pause per image (to watch progress)
+  HUBMIRROR_DEV_FIXTURE_DELAY_MS=2500  the fixture's pause per image (to watch progress)
 `;
 
 const CRD_NAME = `${PLURAL}.${GROUP}`;
@@ -145,7 +145,7 @@ async function chooseMode(args: readonly string[]): Promise<Mode> {
     const problem = await reachable(kc);
     if (problem !== undefined) {
       fail(
-        `KUBECONFIG is set (${envFile}) but its cluster ${kc.getCurrentCluster()?.server ?? "?"} does not answer: ${problem}\n` +
+        `KUBECONFIG is set (${envFile}) but its cluster ${kc.getCurrentCluster()?.server ?? "?"} cannot be used: ${problem}\n` +
           "unset KUBECONFIG (or run `npm start -- --local`) to start the local development stack instead",
       );
     }
@@ -162,10 +162,10 @@ async function chooseMode(args: readonly string[]): Promise<Mode> {
     const problem = await reachable(kc);
     if (problem === undefined) return { kind: "cluster", kc, why: homeFile };
     if (args.includes("--cluster")) {
-      fail(`${homeFile}: cluster ${kc.getCurrentCluster()?.server ?? "?"} does not answer: ${problem}`);
+      fail(`${homeFile}: cluster ${kc.getCurrentCluster()?.server ?? "?"} cannot be used: ${problem}`);
     }
     say(
-      `${homeFile} names cluster ${kc.getCurrentCluster()?.server ?? "?"}, which does not answer (${problem}): ` +
+      `${homeFile} names cluster ${kc.getCurrentCluster()?.server ?? "?"}, which cannot be used (${problem}): ` +
         "starting the local development stack instead",
     );
     return { kind: "local", why: `${homeFile} unreachable` };
@@ -202,7 +202,11 @@ async function ensureCrd(kc: KubeConfig): Promise<void> {
         return;
       } catch (listErr) {
         if (isStatus(listErr, 404)) fail(`CRD ${CRD_NAME} is not installed; ${hint}`);
-        fail(`this user may not list MirrorJobs (${errorText(listErr)}); the manager needs to`);
+        fail(
+          `this user may neither read CRDs nor list MirrorJobs (${errorText(listErr)}). The manager needs ` +
+            `cluster-wide access to MirrorJobs (and Jobs, Pods, Secrets, ConfigMaps...); if CRD ${CRD_NAME} ` +
+            `is missing, ${hint}`,
+        );
       }
     }
     if (!isStatus(err, 404)) fail(`cannot check CRD ${CRD_NAME}: ${errorText(err)}`);
@@ -645,7 +649,7 @@ async function localMode(why: string, check: boolean): Promise<void> {
       root: join(dir, "pods"),
       // Every namespace with a MirrorJob (refreshed below), so applied MirrorJobs run too.
       namespaces: () => namespaces,
-      behaviour: () => ({ delayMs: Number(process.env.HUBMIRROR_DEV_FIXTURE_DELAY_MS ?? "1000") }),
+      behaviour: () => ({ delayMs: Number(process.env.HUBMIRROR_DEV_FIXTURE_DELAY_MS ?? "2500") }),
     });
     if (ocMirror !== undefined) {
       // The runner puts its oc-mirror shim first in the pods' PATH: point it at the real one.
