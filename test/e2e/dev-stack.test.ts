@@ -80,7 +80,10 @@ function cleanEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 describe("npm start without a cluster: the local development stack", () => {
   it("runs the sample MirrorJob to Succeeded with --check, says oc-mirror is simulated, leaves nothing", async () => {
-    const run = runDevStack(["--check"], cleanEnv({ HUBMIRROR_DEV_OC_MIRROR: "fixture" }));
+    const run = runDevStack(
+      ["--check"],
+      cleanEnv({ HUBMIRROR_DEV_OC_MIRROR: "fixture", HUBMIRROR_DEV_FIXTURE_DELAY_MS: "500" }),
+    );
     const code = await exitWithin(run, 200_000);
     const output = run.output();
     expect(code, output).toBe(0);
