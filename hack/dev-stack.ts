@@ -363,7 +363,7 @@ interface MirrorJobLike {
   status?: MirrorJobStatus;
 }
 
-/** One compact line for a MirrorJob's status: phase, Ready/Mirrored/Verified, progress. */
+/** One compact line for a MirrorJob's status: phase, Ready/Mirrored/Verified(/Applied), progress. */
 export function statusLine(mj: MirrorJobLike): string {
   const status = mj.status;
   if (status === undefined) return "(no status yet)";
@@ -372,6 +372,8 @@ export function statusLine(mj: MirrorJobLike): string {
     return c === undefined ? `${type}=-` : `${type}=${c.status}(${c.reason})`;
   };
   const parts = [status.phase ?? "-", condition("Ready"), condition("Mirrored"), condition("Verified")];
+  // Applied only where apply.mode asks for it (the sample's is None).
+  if (status.conditions?.some((c) => c.type === "Applied") === true) parts.push(condition("Applied"));
   const progress = status.currentRun?.progress;
   if (progress !== undefined) {
     parts.push(
