@@ -120,7 +120,6 @@ describe("decide: starting runs", () => {
       "PersistentVolumeClaim",
       "ConfigMap",
       "ConfigMap",
-      "Secret",
       "Role",
       "RoleBinding",
       "Job",

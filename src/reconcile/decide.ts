@@ -528,7 +528,6 @@ export function decide(mj: MirrorJob, observed: Observed, settings: JobSettings)
       trigger: trigger.kind,
       inputsHash: hash,
       imageSet: resolved.inputs.imageSet,
-      authFile: resolved.inputs.authFile,
     },
     settings,
   );
@@ -539,7 +538,6 @@ export function decide(mj: MirrorJob, observed: Observed, settings: JobSettings)
       ...buildVolumeClaims(ref, settings),
       objects.input,
       objects.result,
-      objects.auth,
       objects.role,
       objects.roleBinding,
       objects.job,

@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CustomObjectsApi } from "@kubernetes/client-node";
+import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { GROUP, PLURAL, VERSION } from "../../src/api/mirrorjob.ts";
 import { PHASES } from "../../src/api/status.ts";
@@ -93,6 +93,9 @@ describe("/metrics", () => {
       (mj) => condition(mj, "Ready")?.status === "True",
     );
     const id = { namespace: ns.name, name: "weekly" };
+    // The run's pod merged its authfile itself: the operator wrote no Secret.
+    const secrets = await kc.makeApiClient(CoreV1Api).listNamespacedSecret({ namespace: ns.name });
+    expect(secrets.items.map((s) => s.metadata?.name)).toEqual(["push"]);
 
     // The histogram is fed by the decision that finished the run; gauges come from the cache,
     // which may lag the status just read by a watch event: wait for it.
