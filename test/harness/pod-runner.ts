@@ -53,6 +53,16 @@ export interface PodRunner {
   stop(): Promise<void>;
 }
 
+/**
+ * A node selector that matches no node: test MirrorJobs carry it (spec.mirror.nodeSelector,
+ * added by operator.ts), so on a cluster with a scheduler and kubelets (HUBMIRROR_E2E_KUBECONFIG)
+ * their pods stay Pending, unscheduled, and this runner plays their kubelet. Setting the status
+ * of an unscheduled pod works through the status subresource like any other.
+ */
+export const TEST_POD_RUNNER_NODE_SELECTOR: Readonly<Record<string, string>> = {
+  "hubmirror.dev/test-pod-runner": "true",
+};
+
 const FIXTURE = join(repoRoot, "test/harness/ocmirror-fixture.ts");
 const NODE = process.execPath;
 const MAIN = join(repoRoot, "src/cli/main.ts");
@@ -160,7 +170,16 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
         apiVersion: "v1",
         kind: "Config",
         clusters: [
-          { name: "c", cluster: { server: cluster?.server, "certificate-authority": cluster?.caFile } },
+          {
+            name: "c",
+            cluster: {
+              server: cluster?.server,
+              // A kind kubeconfig holds its CA inline; the local control plane's names a file.
+              ...(cluster?.caData !== undefined
+                ? { "certificate-authority-data": cluster.caData }
+                : { "certificate-authority": cluster?.caFile }),
+            },
+          },
         ],
         users: [{ name: "sa", user: { token: token.status?.token } }],
         contexts: [{ name: "c", context: { cluster: "c", user: "sa", namespace } }],
@@ -321,6 +340,8 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
         for (const pod of pods.items) {
           const id = `${namespace}/${pod.metadata?.name ?? ""}`;
           if (seen.has(id) || pod.status?.phase !== "Pending" || pod.metadata?.deletionTimestamp) continue;
+          // Scheduled to a node: a real kubelet runs it, not this runner.
+          if (pod.spec?.nodeName !== undefined && pod.spec.nodeName !== "") continue;
           seen.add(id);
           runner.started.push(id);
           const run = runPod(pod).catch((err: unknown) => {
