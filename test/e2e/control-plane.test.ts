@@ -135,6 +135,8 @@ describe("PodSecurity admission", () => {
     metadata: { name: "compliant" },
     spec: {
       securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+      // Unschedulable on a cluster with nodes: nothing tries to run it.
+      nodeSelector: { ...TEST_POD_RUNNER_NODE_SELECTOR },
       containers: [
         {
           name: "c",
