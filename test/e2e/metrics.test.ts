@@ -182,6 +182,26 @@ describe("/metrics", () => {
     expect(m.help.get("hubmirror_apply_errors_total")).toMatch(/ApplyFailed/);
     expect(m.value("hubmirror_apply_errors_total", id)).toBe(0);
 
+    // A standby replica: not the master, and no MirrorJob series (only the leader has the cache).
+    const standby = await startOperator(kc, { leaderElection: true, leaseName: lease, namespace: ns.name });
+    try {
+      const s = await waitFor(
+        "the standby to report its Lease status",
+        async () => {
+          const scrape = await scrapeMetrics(standby.health.port);
+          return scrape.find("leader_election_master_status", { name: lease }).length === 1
+            ? scrape
+            : undefined;
+        },
+        { timeoutMs: 10_000, intervalMs: 200 },
+      );
+      expect(s.value("leader_election_master_status", { name: lease })).toBe(0);
+      expect(s.find("hubmirror_mirrorjob_phase")).toEqual([]);
+      expect(s.types.get("hubmirror_mirrorjob_phase")).toBe("gauge");
+    } finally {
+      await standby.stop();
+    }
+
     // Deleted: every series naming it goes (gauges with the cache, the others on the delete event).
     await kc.makeApiClient(CustomObjectsApi).deleteNamespacedCustomObject({
       group: GROUP,
