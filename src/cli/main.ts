@@ -1,18 +1,20 @@
 #!/usr/bin/env node
 /**
- * hub-mirror-operator's command line: `manager` runs the operator, `report` runs inside a
- * mirror Job's pod. One image serves both.
+ * hub-mirror-operator's command line: `manager` runs the operator; `merge-auth` and `report`
+ * run inside a mirror Job's pod. One image serves all.
  */
 import { KubeConfig } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { configFromEnv, runManager } from "./manager.ts";
+import { mergeAuth } from "./merge-auth.ts";
 import { report } from "./report.ts";
 
 const USAGE = `usage: hub-mirror-operator <command>
 
 commands:
-  manager   run the operator (configuration from HUBMIRROR_* environment variables)
-  report    run a mirror Job's reporter (started by the operator, not by hand)
+  manager     run the operator (configuration from HUBMIRROR_* environment variables)
+  report      run a mirror Job's reporter (started by the operator, not by hand)
+  merge-auth  merge dockerconfigjson files into oc-mirror's authfile (a mirror Job's init container)
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -39,6 +41,8 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     case "report":
       return report(rest);
+    case "merge-auth":
+      return mergeAuth(rest);
     case undefined:
     case "help":
     case "--help":

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { z } from "zod";
+import { createOperatorMetrics, type OperatorMetrics } from "../metrics/registry.ts";
 import { MirrorJobController } from "../runtime/controller.ts";
 import { startHealthServer, type HealthServer } from "../runtime/health.ts";
 import { startLeaderElection, type LeaderElector } from "../runtime/leader-election.ts";
@@ -76,17 +77,30 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ManagerConfig {
 export interface Manager {
   readonly health: HealthServer;
   readonly elector: LeaderElector | undefined;
+  /** Served as /metrics on the health server. */
+  readonly metrics: OperatorMetrics;
   isLeader(): boolean;
   stop(): Promise<void>;
 }
 
 export async function runManager(config: ManagerConfig, kc: KubeConfig, logger: Logger): Promise<Manager> {
-  const controller = new MirrorJobController({
+  const metrics: OperatorMetrics = createOperatorMetrics({ mirrorJobs: () => controller.mirrorJobs() });
+  const controller: MirrorJobController = new MirrorJobController({
     kc,
     logger,
     identity: config.identity,
     workers: config.workers,
     watchNamespaces: config.watchNamespaces,
+    queueObserver: metrics.controller.queueObserver(),
+    onReconciled: (result, seconds) => {
+      metrics.controller.reconciled(result, seconds);
+    },
+    onDecision: (mj, decision, previous) => {
+      metrics.mirrorJobs.onDecision(mj, decision, previous);
+    },
+    onMirrorJobDeleted: (mj) => {
+      metrics.mirrorJobs.deleted(mj);
+    },
     settings: {
       operatorImage: config.operatorImage,
       defaultOcMirrorImage: config.defaultOcMirrorImage,
@@ -100,6 +114,7 @@ export async function runManager(config: ManagerConfig, kc: KubeConfig, logger: 
     port: config.healthPort,
     // A standby replica is ready (it serves health and waits); a leader once its caches synced.
     ready: () => (!leading || controller.synced() ? true : "caches not synced yet"),
+    routes: { "/metrics": metrics.handler },
   });
   let elector: LeaderElector | undefined;
   if (config.leaderElection) {
@@ -109,6 +124,9 @@ export async function runManager(config: ManagerConfig, kc: KubeConfig, logger: 
       name: config.leaseName,
       identity: config.identity,
       logger,
+      onMasterStatus: (isMaster) => {
+        metrics.controller.leading(config.leaseName, isMaster);
+      },
       onStartedLeading: async (signal) => {
         logger.info({ identity: config.identity }, "leading: starting the controller");
         leading = true;
@@ -126,12 +144,15 @@ export async function runManager(config: ManagerConfig, kc: KubeConfig, logger: 
       },
     });
   } else {
+    // The only replica always leads: report it so "no leader" alerts hold without election too.
+    metrics.controller.leading(config.leaseName, true);
     leading = true;
     controller.start();
   }
   return {
     health,
     elector,
+    metrics,
     isLeader: () => leading,
     async stop() {
       if (elector !== undefined) await elector.release();

@@ -3,6 +3,7 @@
  * arguments: oc-mirror reads the mounted authfile named by --authfile.
  */
 import type { MirrorJobSpec } from "../api/mirrorjob.ts";
+import { AUTH_FILE_NAME } from "./auth.ts";
 import { MOUNTS } from "./mounts.ts";
 
 /** oc-mirror's default port for its local cache registry; the test pod runner rewrites it. */
@@ -19,7 +20,7 @@ export function ocMirrorArgs(spec: MirrorJobSpec): string[] {
     "--cache-dir",
     MOUNTS.cache,
     "--authfile",
-    `${MOUNTS.auth}/auth.json`,
+    `${MOUNTS.auth}/${AUTH_FILE_NAME}`,
     "--port",
     String(OC_MIRROR_PORT),
     "--parallel-images",

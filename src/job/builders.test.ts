@@ -29,7 +29,6 @@ const run = {
   trigger: "Created",
   inputsHash: "h",
   imageSet: { mirror: {} },
-  authFile: '{"auths":{}}',
 };
 
 describe("ocMirrorArgs", () => {
@@ -99,13 +98,15 @@ describe("buildRunObjects", () => {
   );
   const pod = objects.job.spec?.template.spec;
   const [ocMirror, reporter] = pod?.containers ?? [];
+  const [mergeAuth] = pod?.initContainers ?? [];
 
   it("passes the restricted Pod Security standard", () => {
     expect(pod?.securityContext).toMatchObject({
       runAsNonRoot: true,
       seccompProfile: { type: "RuntimeDefault" },
     });
-    for (const c of pod?.containers ?? []) {
+    expect(pod?.initContainers).toHaveLength(1);
+    for (const c of [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])]) {
       expect(c.securityContext).toMatchObject({
         allowPrivilegeEscalation: false,
         capabilities: { drop: ["ALL"] },
@@ -114,19 +115,66 @@ describe("buildRunObjects", () => {
     expect(pod?.volumes?.some((v) => v.hostPath !== undefined)).toBe(false);
   });
 
-  it("mounts credentials as files, never as args or env", () => {
-    expect(JSON.stringify([ocMirror?.args, ocMirror?.env, reporter?.args, reporter?.env])).not.toContain(
-      "auths",
-    );
+  it("creates no Secret: the pod merges the authfile from the mounted Secrets", () => {
+    expect(Object.values(objects).map((o: { kind?: string }) => o.kind)).not.toContain("Secret");
+    expect(pod?.volumes).toContainEqual({
+      name: "push-secret",
+      secret: {
+        secretName: "push",
+        items: [{ key: ".dockerconfigjson", path: ".dockerconfigjson" }],
+        defaultMode: 0o440,
+      },
+    });
+    expect(pod?.volumes?.find((v) => v.name === "source-secret")).toBeUndefined();
+    expect(pod?.volumes).toContainEqual({ name: "auth", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } });
+    expect(mergeAuth).toMatchObject({
+      name: "merge-auth",
+      image: settings.operatorImage,
+      args: ["merge-auth", "--out=/hubmirror/auth/auth.json", "/hubmirror/secrets/push/.dockerconfigjson"],
+    });
+    expect(mergeAuth?.command).toBeUndefined();
+    expect(mergeAuth?.volumeMounts).toEqual([
+      { name: "auth", mountPath: "/hubmirror/auth" },
+      { name: "push-secret", mountPath: "/hubmirror/secrets/push", readOnly: true },
+    ]);
+    // oc-mirror reads only the merged file, read-only, at the path --authfile names.
     expect(ocMirror?.volumeMounts).toContainEqual({
       name: "auth",
       mountPath: "/hubmirror/auth",
       readOnly: true,
     });
-    expect(pod?.volumes).toContainEqual({
-      name: "auth",
-      secret: { secretName: objects.auth.metadata?.name, defaultMode: 0o440 },
+    expect(ocMirror?.args).toContain("/hubmirror/auth/auth.json");
+    for (const c of [ocMirror, reporter]) {
+      expect(c?.volumeMounts?.map((m) => m.name)).not.toContain("push-secret");
+    }
+    expect(reporter?.volumeMounts?.map((m) => m.name)).not.toContain("auth");
+  });
+
+  it("merges the source pull Secret first, so the push Secret wins", () => {
+    const withSource = buildRunObjects(
+      mirrorJob({ source: { pullSecretRef: { name: "redhat-pull" } } }),
+      run,
+      settings,
+    ).job.spec?.template.spec;
+    expect(withSource?.volumes).toContainEqual({
+      name: "source-secret",
+      secret: {
+        secretName: "redhat-pull",
+        items: [{ key: ".dockerconfigjson", path: ".dockerconfigjson" }],
+        defaultMode: 0o440,
+      },
     });
+    expect(withSource?.initContainers?.[0]?.args).toEqual([
+      "merge-auth",
+      "--out=/hubmirror/auth/auth.json",
+      "/hubmirror/secrets/source/.dockerconfigjson",
+      "/hubmirror/secrets/push/.dockerconfigjson",
+    ]);
+  });
+
+  it("never puts credentials into args or env", () => {
+    const containers = [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])];
+    expect(JSON.stringify(containers.map((c) => [c.args, c.env, c.command]))).not.toContain("auths");
   });
 
   it("gives oc-mirror a writable HOME and TMPDIR, the CA bundle and the proxy", () => {

@@ -1,8 +1,12 @@
 /**
  * Pure builders for everything a run puts on the cluster: per-MirrorJob volumes and
  * ServiceAccount, and per run an input ConfigMap (the ImageSetConfiguration), a result
- * ConfigMap (the only object the Job may write), the authfile Secret, the reporter's
- * Role and RoleBinding, and the Job itself.
+ * ConfigMap (the only object the Job may write), the reporter's Role and RoleBinding, and
+ * the Job itself.
+ *
+ * No Secret: the Job's pod mounts the user's push Secret and source pull Secret (only their
+ * `.dockerconfigjson`) and a `merge-auth` init container merges them into an in-memory
+ * emptyDir that oc-mirror reads as its authfile. So the operator never writes a Secret.
  */
 import type {
   V1ConfigMap,
@@ -14,7 +18,6 @@ import type {
   V1PersistentVolumeClaim,
   V1Role,
   V1RoleBinding,
-  V1Secret,
   V1SecurityContext,
   V1ServiceAccount,
   V1Volume,
@@ -24,6 +27,7 @@ import { stringify } from "yaml";
 import type { ImageSetConfiguration } from "../api/imageset.ts";
 import { API_VERSION, KIND, type MirrorJobSpec } from "../api/mirrorjob.ts";
 import { WRAPPER_SCRIPT, ocMirrorArgs } from "./argv.ts";
+import { AUTH_FILE_NAME, DOCKER_CONFIG_KEY } from "./auth.ts";
 import { MOUNTS, STATE_DIR } from "./mounts.ts";
 import { mirrorJobNames, runLabels, runNames } from "./names.ts";
 
@@ -38,7 +42,7 @@ export interface MirrorJobRef {
 export interface JobSettings {
   /** oc-mirror image when spec.mirror.image is unset. */
   readonly defaultOcMirrorImage: string;
-  /** This project's image; its `report` subcommand is the reporter. */
+  /** This project's image; its `report` and `merge-auth` subcommands run in the Job's pod. */
   readonly operatorImage: string;
   /** Default StorageClass for the cache and workspace volumes (unset: the cluster's default). */
   readonly storageClassName?: string;
@@ -52,8 +56,6 @@ export interface RunInputs {
   readonly trigger: string;
   readonly inputsHash: string;
   readonly imageSet: ImageSetConfiguration;
-  /** The merged dockerconfigjson (source pull secret + push secret). */
-  readonly authFile: string;
 }
 
 const ALWAYS_NO_PROXY = [".svc", ".svc.cluster.local", "localhost", "127.0.0.1"];
@@ -113,7 +115,6 @@ export function buildServiceAccount(mj: MirrorJobRef): V1ServiceAccount {
 export interface RunObjects {
   readonly input: V1ConfigMap;
   readonly result: V1ConfigMap;
-  readonly auth: V1Secret;
   readonly role: V1Role;
   readonly roleBinding: V1RoleBinding;
   readonly job: V1Job;
@@ -135,14 +136,6 @@ export function buildRunObjects(mj: MirrorJobRef, run: RunInputs, settings: JobS
       data: { "imageset-config.yaml": stringify(imageSet) },
     },
     result: { apiVersion: "v1", kind: "ConfigMap", metadata: meta(mj, names.result, run.id), data: {} },
-    auth: {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: meta(mj, names.auth, run.id),
-      type: "Opaque",
-      immutable: true,
-      stringData: { "auth.json": run.authFile },
-    },
     role: {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "Role",
@@ -207,6 +200,13 @@ function buildJob(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): V1Jo
   const spec = mj.spec;
   const names = runNames(mj.name, run.id);
   const claims = mirrorJobNames(mj.name);
+  // Push Secret, then (optional) source pull Secret: [volume, mount path, Secret name].
+  const secretVolumes: [string, string, string][] = [
+    ["push-secret", MOUNTS.pushSecret, spec.registry.pushSecretRef.name],
+    ...(spec.source.pullSecretRef !== undefined
+      ? [["source-secret", MOUNTS.sourceSecret, spec.source.pullSecretRef.name] as [string, string, string]]
+      : []),
+  ];
   const caVolumes: [string, string, { name: string; key: string } | undefined][] = [
     ["registry-ca", MOUNTS.registryCa, spec.registry.caBundleRef],
     ["source-ca", MOUNTS.sourceCa, spec.source.caBundleRef],
@@ -220,7 +220,16 @@ function buildJob(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): V1Jo
     { name: "home", emptyDir: {} },
     { name: "tmp", emptyDir: {} },
     { name: "input", configMap: { name: names.input } },
-    { name: "auth", secret: { secretName: names.auth, defaultMode: 0o440 } },
+    // The merged authfile lives in memory only, for the pod's lifetime.
+    { name: "auth", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
+    ...secretVolumes.map(([name, , secretName]): V1Volume => ({
+      name,
+      secret: {
+        secretName,
+        items: [{ key: DOCKER_CONFIG_KEY, path: DOCKER_CONFIG_KEY }],
+        defaultMode: 0o440,
+      },
+    })),
     ...caVolumes.flatMap(([name, , ref]): V1Volume[] =>
       ref === undefined
         ? []
@@ -239,6 +248,22 @@ function buildJob(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): V1Jo
     ),
   ];
   const caDirs = caVolumes.filter(([, , ref]) => ref !== undefined).map(([, path]) => path);
+  const mergeAuth: V1Container = {
+    name: "merge-auth",
+    image: settings.operatorImage,
+    // The source pull Secret first: the push Secret's entries win for the same registry.
+    args: [
+      "merge-auth",
+      `--out=${MOUNTS.auth}/${AUTH_FILE_NAME}`,
+      ...[...secretVolumes].reverse().map(([, mountPath]) => `${mountPath}/${DOCKER_CONFIG_KEY}`),
+    ],
+    volumeMounts: [
+      { name: "auth", mountPath: MOUNTS.auth },
+      ...secretVolumes.map(([name, mountPath]) => ({ name, mountPath, readOnly: true })),
+    ],
+    securityContext: RESTRICTED_CONTAINER,
+    resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
+  };
   const ocMirror: V1Container = {
     name: "oc-mirror",
     image: spec.mirror.image ?? settings.defaultOcMirrorImage,
@@ -303,6 +328,7 @@ function buildJob(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): V1Jo
           ...(spec.mirror.nodeSelector !== undefined && { nodeSelector: spec.mirror.nodeSelector }),
           ...(spec.mirror.tolerations !== undefined && { tolerations: spec.mirror.tolerations }),
           volumes,
+          initContainers: [mergeAuth],
           containers: [ocMirror, reporter],
         },
       },

@@ -10,7 +10,12 @@ export const MOUNTS = {
   home: `${MOUNT_ROOT}/home`,
   tmp: `${MOUNT_ROOT}/tmp`,
   input: `${MOUNT_ROOT}/input`,
+  /** The merged authfile (an in-memory emptyDir the merge-auth init container writes). */
   auth: `${MOUNT_ROOT}/auth`,
+  /** The push Secret's .dockerconfigjson (read by merge-auth only). */
+  pushSecret: `${MOUNT_ROOT}/secrets/push`,
+  /** The source pull Secret's .dockerconfigjson (read by merge-auth only). */
+  sourceSecret: `${MOUNT_ROOT}/secrets/source`,
   registryCa: `${MOUNT_ROOT}/ca/registry`,
   sourceCa: `${MOUNT_ROOT}/ca/source`,
 } as const;

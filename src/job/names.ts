@@ -36,7 +36,6 @@ export interface RunNames {
   readonly job: string;
   readonly result: string;
   readonly input: string;
-  readonly auth: string;
   readonly role: string;
 }
 
@@ -46,7 +45,6 @@ export function runNames(mirrorJobName: string, id: string): RunNames {
     job,
     result: `${job}-result`,
     input: `${job}-input`,
-    auth: `${job}-auth`,
     role: `${job}-reporter`,
   };
 }

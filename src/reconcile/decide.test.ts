@@ -122,7 +122,6 @@ describe("decide: starting runs", () => {
       "PersistentVolumeClaim",
       "ConfigMap",
       "ConfigMap",
-      "Secret",
       "Role",
       "RoleBinding",
       "Job",

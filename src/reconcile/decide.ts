@@ -626,7 +626,6 @@ export function decide(mj: MirrorJob, observed: Observed, settings: DecideSettin
       trigger: trigger.kind,
       inputsHash: hash,
       imageSet: resolved.inputs.imageSet,
-      authFile: resolved.inputs.authFile,
     },
     settings,
   );
@@ -637,7 +636,6 @@ export function decide(mj: MirrorJob, observed: Observed, settings: DecideSettin
       ...buildVolumeClaims(ref, settings),
       objects.input,
       objects.result,
-      objects.auth,
       objects.role,
       objects.roleBinding,
       objects.job,

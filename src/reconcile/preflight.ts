@@ -11,6 +11,7 @@ import type { ImageSetConfiguration } from "../api/imageset.ts";
 import type { MirrorJobSpec } from "../api/mirrorjob.ts";
 import { parseImageSetConfiguration } from "../api/semantic.ts";
 import { formatFieldErrors } from "../api/validation.ts";
+import { AuthFileError, DOCKER_CONFIG_KEY, readDockerConfigAuths, type DockerAuths } from "../job/auth.ts";
 import { credentialsFor, type Credentials } from "../registry/credentials.ts";
 
 export interface Referenced {
@@ -20,8 +21,6 @@ export interface Referenced {
 
 export interface ResolvedInputs {
   readonly imageSet: ImageSetConfiguration;
-  /** Merged dockerconfigjson for oc-mirror: source pull secret, then push secret (wins). */
-  readonly authFile: string;
   readonly pushCredentials: Credentials;
   /** The push Secret's dockerconfigjson, for the verifier (credentials per repository). */
   readonly pushAuthFile: string;
@@ -61,49 +60,32 @@ export function referencedNames(spec: MirrorJobSpec): { secrets: string[]; confi
   return { secrets: present(secrets), configMaps: present(configMaps) };
 }
 
-type Auths = Record<string, Record<string, unknown>>;
-
-/** Reads a dockerconfigjson Secret; errors never quote the content. */
+/**
+ * Reads a dockerconfigjson Secret with the reader the Job's `merge-auth` init container uses
+ * (src/job/auth.ts), so a Secret that passes here also merges in the pod. Errors never quote
+ * the content.
+ */
 function readDockerConfig(
   secret: V1Secret | undefined,
   name: string,
   field: string,
-): { auths: Auths } | PreflightFailure {
+): { auths: DockerAuths } | PreflightFailure {
   if (secret === undefined) {
     return { reason: "SecretNotFound", message: `Secret ${name} (${field}) not found` };
   }
-  const encoded = secret.data?.[".dockerconfigjson"];
+  const encoded = secret.data?.[DOCKER_CONFIG_KEY];
   if (encoded === undefined) {
     return {
       reason: "InvalidSecret",
-      message: `Secret ${name} (${field}) has no .dockerconfigjson key: create it with type kubernetes.io/dockerconfigjson`,
+      message: `Secret ${name} (${field}) has no ${DOCKER_CONFIG_KEY} key: create it with type kubernetes.io/dockerconfigjson`,
     };
   }
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(encoded, "base64").toString("utf8"));
-  } catch {
-    return {
-      reason: "InvalidSecret",
-      message: `Secret ${name} (${field}): .dockerconfigjson is not valid JSON`,
-    };
+    return { auths: readDockerConfigAuths(Buffer.from(encoded, "base64")) };
+  } catch (err) {
+    if (!(err instanceof AuthFileError)) throw err;
+    return { reason: "InvalidSecret", message: `Secret ${name} (${field}): ${err.message}` };
   }
-  const auths = (parsed as { auths?: unknown } | null)?.auths;
-  if (auths === null || typeof auths !== "object" || Array.isArray(auths)) {
-    return {
-      reason: "InvalidSecret",
-      message: `Secret ${name} (${field}): .dockerconfigjson has no "auths" object`,
-    };
-  }
-  for (const [host, entry] of Object.entries(auths as Record<string, unknown>)) {
-    if (entry === null || typeof entry !== "object") {
-      return {
-        reason: "InvalidSecret",
-        message: `Secret ${name} (${field}): the entry for ${host} is not an object`,
-      };
-    }
-  }
-  return { auths: auths as Auths };
 }
 
 function isFailure(value: object): value is PreflightFailure {
@@ -174,7 +156,7 @@ export function resolveInputs(spec: MirrorJobSpec, referenced: Referenced): Reso
     if (isFailure(pull)) return fail(pull);
     pullAuthFile = JSON.stringify({ auths: pull.auths });
   }
-  let sourceAuths: Auths = {};
+  // The Job's pod merges the source pull Secret and the push Secret itself (merge-auth).
   const sourceRef = spec.source.pullSecretRef;
   if (sourceRef !== undefined) {
     const source = readDockerConfig(
@@ -183,7 +165,6 @@ export function resolveInputs(spec: MirrorJobSpec, referenced: Referenced): Reso
       "spec.source.pullSecretRef",
     );
     if (isFailure(source)) return fail(source);
-    sourceAuths = source.auths;
   }
 
   let imageSet: ImageSetConfiguration;
@@ -227,12 +208,10 @@ export function resolveInputs(spec: MirrorJobSpec, referenced: Referenced): Reso
     if (field === "spec.registry.caBundleRef") registryCaBundle = pem;
   }
 
-  const authFile = JSON.stringify({ auths: { ...sourceAuths, ...push.auths } });
   return {
     ok: true,
     inputs: {
       imageSet,
-      authFile,
       pushCredentials,
       pushAuthFile: JSON.stringify({ auths: push.auths }),
       ...(pullAuthFile !== undefined && { pullAuthFile }),

@@ -71,7 +71,10 @@ export class ClusterActions {
     }
   }
 
-  /** Deletes a finished run: its Job (pods with it) and the run's ConfigMaps, Secret and RBAC. */
+  /**
+   * Deletes a finished run: its Job (pods with it) and the run's ConfigMaps and RBAC. The
+   * operator writes no Secrets (the pod merges its authfile itself), so it deletes none either.
+   */
   async deleteRun(namespace: string, id: string, jobName: string): Promise<void> {
     const labelSelector = `${LABELS.run}=${id}`;
     const ignoreMissing = (err: unknown) => {
@@ -81,7 +84,6 @@ export class ClusterActions {
       .deleteNamespacedJob({ namespace, name: jobName, propagationPolicy: "Background" })
       .catch(ignoreMissing);
     await this.core.deleteCollectionNamespacedConfigMap({ namespace, labelSelector });
-    await this.core.deleteCollectionNamespacedSecret({ namespace, labelSelector });
     await this.rbac.deleteCollectionNamespacedRoleBinding({ namespace, labelSelector });
     await this.rbac.deleteCollectionNamespacedRole({ namespace, labelSelector });
   }

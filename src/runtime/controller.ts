@@ -55,11 +55,22 @@ export interface ControllerOptions {
   readonly watchNamespaces?: readonly string[];
   readonly checkRegistry?: CheckRegistry;
   readonly queueObserver?: WorkQueueObserver;
-  /** Called after each reconcile (metrics). */
-  readonly onReconciled?: (result: "success" | "error" | "requeue", seconds: number) => void;
+  /** Called after each reconcile (metrics; results as controller-runtime counts them). */
+  readonly onReconciled?: (
+    result: "success" | "error" | "requeue" | "requeue_after",
+    seconds: number,
+  ) => void;
+  /** Called with each decision once its actions and Events are done (metrics). */
+  readonly onDecision?: (
+    mirrorJob: { readonly namespace: string; readonly name: string },
+    decision: Decision,
+    previousStatus: MirrorJobStatus | undefined,
+  ) => void;
+  /** Called when the MirrorJob informer sees a MirrorJob deleted (metrics). */
+  readonly onMirrorJobDeleted?: (mirrorJob: { readonly namespace: string; readonly name: string }) => void;
 }
 
-interface RawMirrorJob extends KubernetesObject {
+export interface RawMirrorJob extends KubernetesObject {
   spec?: unknown;
   status?: MirrorJobStatus;
 }
@@ -199,8 +210,13 @@ export class MirrorJobController {
                 namespace: ns,
                 plural: PLURAL,
               })) as KubernetesListObject<RawMirrorJob>,
-        onEvent: (_type, obj) => {
+        onEvent: (type, obj) => {
           this.queue.add(key(obj.metadata?.namespace, obj.metadata?.name));
+          if (type === "delete")
+            this.options.onMirrorJobDeleted?.({
+              namespace: obj.metadata?.namespace ?? "",
+              name: obj.metadata?.name ?? "",
+            });
         },
       })),
       jobs: startScopedInformer<V1Job>(scope, (ns) => ({
@@ -251,6 +267,12 @@ export class MirrorJobController {
     for (let i = 0; i < (this.options.workers ?? 2); i++) this.workers.push(this.work());
   }
 
+  /** The MirrorJobs in the informer cache (read-only), or undefined until it has synced. */
+  mirrorJobs(): readonly Readonly<RawMirrorJob>[] | undefined {
+    const informer = this.informers?.mirrorJobs;
+    return informer?.hasSynced() === true ? informer.list() : undefined;
+  }
+
   async stop(): Promise<void> {
     this.queue.shutDown();
     await Promise.all(this.workers);
@@ -268,7 +290,7 @@ export class MirrorJobController {
         continue;
       }
       const started = performance.now();
-      let outcome: "success" | "error" | "requeue" = "success";
+      let outcome: "success" | "error" | "requeue" | "requeue_after" = "success";
       try {
         const decision = await this.reconcile(item);
         if (decision?.retry === true) {
@@ -276,7 +298,10 @@ export class MirrorJobController {
           this.queue.addRateLimited(item);
         } else {
           this.queue.forget(item);
-          if (decision?.requeueAfterMs !== undefined) this.queue.addAfter(item, decision.requeueAfterMs);
+          if (decision?.requeueAfterMs !== undefined) {
+            outcome = "requeue_after";
+            this.queue.addAfter(item, decision.requeueAfterMs);
+          }
         }
       } catch (err) {
         outcome = "error";
@@ -446,6 +471,14 @@ export class MirrorJobController {
           "event not recorded",
         );
       });
+    }
+    try {
+      this.options.onDecision?.({ namespace, name }, decision, mj.status);
+    } catch (err) {
+      this.log.warn(
+        { key: item, err: err instanceof Error ? err.message : String(err) },
+        "onDecision failed",
+      );
     }
     if (!sameJson(decision.status, mj.status)) {
       try {

@@ -67,6 +67,11 @@ export interface LeaderElectionOptions {
   onStoppedLeading: () => void;
   /** Called when the observed leader changes to a (non-empty) identity, including this one. */
   onNewLeader?: (identity: string) => void;
+  /**
+   * Called with `false` when campaigning starts, `true` on becoming leader and `false` on
+   * stepping down: client-go's `leader_election_master_status` metric.
+   */
+  onMasterStatus?: (leading: boolean) => void;
   logger?: Logger;
 }
 
@@ -138,6 +143,7 @@ class LeaderElection implements LeaderElector {
   }
 
   start(): void {
+    this.reportMasterStatus(false);
     this.loop = this.run().catch((err: unknown) => {
       // run() handles its own errors; this is a last resort so a bug cannot go unnoticed.
       this.log.error({ err }, "leader election loop failed");
@@ -232,6 +238,7 @@ class LeaderElection implements LeaderElector {
     const leadership = new AbortController();
     this.leadership = leadership;
     this.log.info("became leader");
+    this.reportMasterStatus(true);
     this.work = (async () => {
       try {
         await this.options.onStartedLeading(leadership.signal);
@@ -247,10 +254,19 @@ class LeaderElection implements LeaderElector {
     this.log[level]({ reason }, "stopped leading");
     this.leadership?.abort(new Error(`leadership lost: ${reason}`));
     this.leadership = undefined;
+    this.reportMasterStatus(false);
     try {
       this.options.onStoppedLeading();
     } catch (err) {
       this.log.error({ err }, "onStoppedLeading failed");
+    }
+  }
+
+  private reportMasterStatus(leading: boolean): void {
+    try {
+      this.options.onMasterStatus?.(leading);
+    } catch (err) {
+      this.log.error({ err }, "onMasterStatus failed");
     }
   }
 

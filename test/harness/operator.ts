@@ -16,6 +16,7 @@ import { inject } from "vitest";
 import { GROUP, PLURAL, VERSION } from "../../src/api/mirrorjob.ts";
 import type { MirrorJobStatus } from "../../src/api/status.ts";
 import { runManager, type Manager, type ManagerConfig } from "../../src/cli/manager.ts";
+import { TEST_POD_RUNNER_NODE_SELECTOR } from "./pod-runner.ts";
 import { waitFor } from "./processes.ts";
 
 export interface RunningOperator extends Manager {
@@ -103,11 +104,26 @@ export function mirrorJobs(kc: KubeConfig) {
   const api = kc.makeApiClient(CustomObjectsApi);
   const base = { group: GROUP, version: VERSION, plural: PLURAL };
   return {
+    /**
+     * Creates a MirrorJob. Unless the spec sets spec.mirror.nodeSelector, its pods get
+     * TEST_POD_RUNNER_NODE_SELECTOR: on a cluster with a scheduler they stay Pending for the
+     * test pod runner (without one, as on the local control plane, it changes nothing).
+     */
     async create(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
+      const mirror = (spec.mirror ?? {}) as Record<string, unknown>;
+      const withSelector = {
+        ...spec,
+        mirror: { ...mirror, nodeSelector: mirror.nodeSelector ?? TEST_POD_RUNNER_NODE_SELECTOR },
+      };
       await api.createNamespacedCustomObject({
         ...base,
         namespace,
-        body: { apiVersion: `${GROUP}/${VERSION}`, kind: "MirrorJob", metadata: { name }, spec },
+        body: {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: "MirrorJob",
+          metadata: { name },
+          spec: withSelector,
+        },
       });
     },
     async get(namespace: string, name: string): Promise<MirrorJobObject> {

@@ -1,11 +1,15 @@
 /**
  * The test pod runner plays the kubelet for pods of our Jobs (there is none in tests).
- * For each new pod it maps the pod's volumes to local folders (PVCs by claim name, so
- * the cache and workspace survive across runs like real volumes), runs the oc-mirror
- * container's own command and arguments (the wrapper script, with `oc-mirror` on PATH
- * being the fixture program) and the real reporter with the pod's arguments, as the
- * Job's ServiceAccount (a real token, so RBAC is checked), then sets the pod status so the
- * real Job controller completes or fails the Job.
+ * For each new pod it maps the pod's volumes to local folders as the kubelet would (PVCs by
+ * claim name, so the cache and workspace survive across runs like real volumes; ConfigMap and
+ * Secret volumes get the referenced object's keys, or only the listed `items`, as files with
+ * the volume's modes; emptyDirs are fresh folders), runs the init containers one after the
+ * other (a failing one fails the pod), then the containers together: the oc-mirror
+ * container's own command and arguments (the wrapper script, with `oc-mirror` on PATH being
+ * the fixture program) and, for containers without a `command` (this project's image, whose
+ * entrypoint is its CLI), the real CLI with the container's arguments: the `merge-auth` init
+ * container and the reporter, which runs as the Job's ServiceAccount (a real token, so RBAC is
+ * checked). Then it sets the pod status so the real Job controller completes or fails the Job.
  */
 import { spawn } from "node:child_process";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
@@ -17,6 +21,7 @@ import {
   setHeaderOptions,
   type KubeConfig,
   type V1Container,
+  type V1KeyToPath,
   type V1Pod,
 } from "@kubernetes/client-node";
 import { stringify } from "yaml";
@@ -52,6 +57,16 @@ export interface PodRunner {
   readonly started: string[];
   stop(): Promise<void>;
 }
+
+/**
+ * A node selector that matches no node: test MirrorJobs carry it (spec.mirror.nodeSelector,
+ * added by operator.ts), so on a cluster with a scheduler and kubelets (HUBMIRROR_E2E_KUBECONFIG)
+ * their pods stay Pending, unscheduled, and this runner plays their kubelet. Setting the status
+ * of an unscheduled pod works through the status subresource like any other.
+ */
+export const TEST_POD_RUNNER_NODE_SELECTOR: Readonly<Record<string, string>> = {
+  "hubmirror.dev/test-pod-runner": "true",
+};
 
 const FIXTURE = join(repoRoot, "test/harness/ocmirror-fixture.ts");
 const NODE = process.execPath;
@@ -99,6 +114,31 @@ function runProcess(
   });
 }
 
+function terminated(
+  c: V1Container,
+  exitCode: number,
+  signal: string | null,
+  startedAt: string,
+  finishedAt: string,
+): Record<string, unknown> {
+  return {
+    name: c.name,
+    image: c.image,
+    imageID: "",
+    ready: false,
+    restartCount: 0,
+    started: false,
+    state: {
+      terminated: {
+        exitCode,
+        reason: signal === "SIGKILL" ? "OOMKilled" : exitCode === 0 ? "Completed" : "Error",
+        startedAt,
+        finishedAt,
+      },
+    },
+  };
+}
+
 export function startPodRunner(options: PodRunnerOptions): PodRunner {
   const core = options.kc.makeApiClient(CoreV1Api);
   const seen = new Set<string>();
@@ -135,7 +175,16 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
         apiVersion: "v1",
         kind: "Config",
         clusters: [
-          { name: "c", cluster: { server: cluster?.server, "certificate-authority": cluster?.caFile } },
+          {
+            name: "c",
+            cluster: {
+              server: cluster?.server,
+              // A kind kubeconfig holds its CA inline; the local control plane's names a file.
+              ...(cluster?.caData !== undefined
+                ? { "certificate-authority-data": cluster.caData }
+                : { "certificate-authority": cluster?.caFile }),
+            },
+          },
         ],
         users: [{ name: "sa", user: { token: token.status?.token } }],
         contexts: [{ name: "c", context: { cluster: "c", user: "sa", namespace } }],
@@ -144,6 +193,21 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
       { mode: 0o600 },
     );
     return file;
+  }
+
+  /** Writes a ConfigMap's or Secret's keys (or only `items`) into `dir`, with the volume's modes. */
+  function project(
+    dir: string,
+    data: Record<string, Buffer>,
+    items: readonly V1KeyToPath[] | undefined,
+    defaultMode: number,
+  ): void {
+    const selected: readonly V1KeyToPath[] = items ?? Object.keys(data).map((key) => ({ key, path: key }));
+    for (const item of selected) {
+      const value = data[item.key];
+      if (value === undefined) throw new Error(`volume item ${item.key} is missing from its object`);
+      writeFileSync(join(dir, item.path), value, { mode: item.mode ?? defaultMode });
+    }
   }
 
   /** Local folders for the pod's volumes, and the files of its ConfigMap and Secret volumes. */
@@ -158,16 +222,19 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
         dir = join(podDir, "volumes", volume.name);
       }
       mkdirSync(dir, { recursive: true });
+      // The kubelet's default mode for projected keys is 0644.
       if (volume.configMap) {
         const cm = await core.readNamespacedConfigMap({ name: volume.configMap.name ?? "", namespace });
-        const items = volume.configMap.items ?? Object.keys(cm.data ?? {}).map((key) => ({ key, path: key }));
-        for (const item of items) writeFileSync(join(dir, item.path), cm.data?.[item.key] ?? "");
+        const data = Object.fromEntries(Object.entries(cm.data ?? {}).map(([k, v]) => [k, Buffer.from(v)]));
+        project(dir, data, volume.configMap.items, volume.configMap.defaultMode ?? 0o644);
       }
       if (volume.secret) {
+        // As the kubelet: read with the runner's (admin) credentials, not the pod's.
         const secret = await core.readNamespacedSecret({ name: volume.secret.secretName ?? "", namespace });
-        for (const [key, value] of Object.entries(secret.data ?? {})) {
-          writeFileSync(join(dir, key), Buffer.from(value, "base64"), { mode: 0o600 });
-        }
+        const data = Object.fromEntries(
+          Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64")]),
+        );
+        project(dir, data, volume.secret.items, volume.secret.defaultMode ?? 0o644);
       }
       volumes.set(volume.name, dir);
     }
@@ -187,7 +254,8 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
     const env: NodeJS.ProcessEnv = { PATH: `${shimDir}:${process.env.PATH ?? ""}`, ...extraEnv };
     for (const e of container.env ?? []) if (e.value !== undefined) env[e.name] = map(e.value);
     const argv = [...(container.command ?? []), ...(container.args ?? [])].map(map);
-    const [command, ...args] = container.name === "reporter" ? [NODE, MAIN, ...argv] : argv;
+    // No command: the image's entrypoint, which for this project's image is its CLI.
+    const [command, ...args] = container.command === undefined ? [NODE, MAIN, ...argv] : argv;
     return runProcess(command ?? "/bin/false", args, env, logFile, killAfterMs);
   }
 
@@ -196,11 +264,41 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
     const podDir = join(options.root, "pods", pod.metadata?.namespace ?? "", pod.metadata?.name ?? "");
     mkdirSync(podDir, { recursive: true });
     const behaviour = options.behaviour?.(pod) ?? {};
-    const started = new Date().toISOString();
     const containers = pod.spec?.containers ?? [];
+    const initContainers = pod.spec?.initContainers ?? [];
+    const volumes = await materialize(pod, podDir);
+    const logBase = join(logDir, id.replace("/", "_"));
+
+    // Init containers, in order, while the pod is Pending (as the kubelet reports them).
+    const initStarted = new Date().toISOString();
+    const initStatuses: Record<string, unknown>[] = [];
+    for (const c of initContainers) {
+      const exit = await runContainer(c, volumes, {}, `${logBase}.${c.name}.log`);
+      const exitCode = exit.code ?? 137;
+      initStatuses.push(terminated(c, exitCode, exit.signal, initStarted, new Date().toISOString()));
+      if (exitCode !== 0) {
+        await setStatus(pod, {
+          phase: "Failed",
+          initContainerStatuses: initStatuses,
+          containerStatuses: containers.map((k) => ({
+            name: k.name,
+            image: k.image,
+            imageID: "",
+            ready: false,
+            restartCount: 0,
+            started: false,
+            state: { waiting: { reason: "PodInitializing" } },
+          })),
+        });
+        return;
+      }
+    }
+
+    const started = new Date().toISOString();
     await setStatus(pod, {
       phase: "Running",
-      startTime: started,
+      startTime: initStarted,
+      ...(initStatuses.length > 0 && { initContainerStatuses: initStatuses }),
       containerStatuses: containers.map((c) => ({
         name: c.name,
         image: c.image,
@@ -211,13 +309,11 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
         state: { running: { startedAt: started } },
       })),
     });
-    const volumes = await materialize(pod, podDir);
     const kubeconfig = await serviceAccountKubeconfig(pod, podDir);
     const fixtureEnv: NodeJS.ProcessEnv = {
       ...(behaviour.scenario !== undefined && { HUBMIRROR_FIXTURE_SCENARIO: behaviour.scenario }),
       ...(behaviour.delayMs !== undefined && { HUBMIRROR_FIXTURE_DELAY_MS: String(behaviour.delayMs) }),
     };
-    const logBase = join(logDir, id.replace("/", "_"));
     const exits = await Promise.all(
       containers.map((c) =>
         runContainer(
@@ -234,22 +330,10 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
     const codes = exits.map((e) => e.code ?? 137);
     await setStatus(pod, {
       phase: codes.every((c) => c === 0) ? "Succeeded" : "Failed",
-      containerStatuses: containers.map((c, i) => ({
-        name: c.name,
-        image: c.image,
-        imageID: "",
-        ready: false,
-        restartCount: 0,
-        started: false,
-        state: {
-          terminated: {
-            exitCode: codes[i],
-            reason: exits[i]?.signal === "SIGKILL" ? "OOMKilled" : codes[i] === 0 ? "Completed" : "Error",
-            startedAt: started,
-            finishedAt: finished,
-          },
-        },
-      })),
+      ...(initStatuses.length > 0 && { initContainerStatuses: initStatuses }),
+      containerStatuses: containers.map((c, i) =>
+        terminated(c, codes[i] ?? 137, exits[i]?.signal ?? null, started, finished),
+      ),
     });
   }
 
@@ -262,6 +346,8 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
         for (const pod of pods.items) {
           const id = `${namespace}/${pod.metadata?.name ?? ""}`;
           if (seen.has(id) || pod.status?.phase !== "Pending" || pod.metadata?.deletionTimestamp) continue;
+          // Scheduled to a node: a real kubelet runs it, not this runner.
+          if (pod.spec?.nodeName !== undefined && pod.spec.nodeName !== "") continue;
           seen.add(id);
           runner.started.push(id);
           const run = runPod(pod).catch((err: unknown) => {

@@ -1,0 +1,225 @@
+/**
+ * oc-mirror's authfile without any Secret written by the operator: the Job's pod mounts the
+ * push Secret and the source pull Secret, and its `merge-auth` init container (the real CLI,
+ * run by the test pod runner) merges them into an in-memory volume. Proven by a run whose
+ * pushes only succeed if the push Secret won the merge, and by a run of an operator whose
+ * identity may only read Secrets.
+ */
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BatchV1Api, CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { LABELS } from "../../src/job/names.ts";
+import {
+  adminKubeConfig,
+  isApiStatus,
+  restrictedKubeConfig,
+  useNamespace,
+  waitFor,
+} from "../harness/kube.ts";
+import {
+  condition,
+  createPushSecret,
+  createRegistryCa,
+  mirrorJobs,
+  startOperator,
+  type RunningOperator,
+} from "../harness/operator.ts";
+import { startPodRunner, type PodRunner } from "../harness/pod-runner.ts";
+
+const kc = adminKubeConfig();
+const core = kc.makeApiClient(CoreV1Api);
+const batch = kc.makeApiClient(BatchV1Api);
+const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+const mjs = mirrorJobs(kc);
+const registry = inject("registry");
+
+const ns = useNamespace({
+  "pod-security.kubernetes.io/enforce": "restricted",
+  "pod-security.kubernetes.io/enforce-version": "latest",
+});
+
+let runner: PodRunner;
+let root: string;
+let operator: RunningOperator | undefined;
+const cleanups: (() => Promise<unknown>)[] = [];
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), "hubmirror-pods-"));
+  runner = startPodRunner({
+    kc,
+    root,
+    namespaces: () => {
+      try {
+        return [ns.name];
+      } catch {
+        return [];
+      }
+    },
+    behaviour: () => ({ scenario: "success" }),
+  });
+});
+afterAll(async () => {
+  await runner.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+afterEach(async () => {
+  await operator?.stop();
+  operator = undefined;
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+const IMAGES = ["quay.io/example/alpha:1.0", "quay.io/example/beta:2.0"];
+
+function spec(extra: Record<string, unknown> = {}) {
+  return {
+    imageSet: { inline: { mirror: { additionalImages: IMAGES.map((name) => ({ name })) } } },
+    registry: {
+      url: `${registry.host}/${ns.name}`,
+      pushSecretRef: { name: "push" },
+      caBundleRef: { name: "registry-ca" },
+    },
+    ...extra,
+  };
+}
+
+async function secretNames(): Promise<string[]> {
+  return (await core.listNamespacedSecret({ namespace: ns.name })).items.map((s) => s.metadata?.name ?? "");
+}
+
+describe("the run's authfile", () => {
+  it("is merged in the pod from the source pull Secret and the push Secret, the push Secret winning", async () => {
+    operator = await startOperator(kc);
+    await createPushSecret(kc, ns.name);
+    await createRegistryCa(kc, ns.name);
+    // The source pull Secret also has (wrong) credentials for the target registry: if they won
+    // the merge, the fixture's pushes would be refused and the run would fail.
+    const source = JSON.stringify({
+      auths: {
+        "registry.redhat.io": { auth: Buffer.from("rh:token").toString("base64") },
+        [registry.host]: { auth: Buffer.from(`${registry.username}:wrong`).toString("base64") },
+      },
+    });
+    await createPushSecret(kc, ns.name, "redhat-pull", source);
+    await mjs.create(ns.name, "merged", spec({ source: { pullSecretRef: { name: "redhat-pull" } } }));
+    const done = await mjs.waitFor(
+      ns.name,
+      "merged",
+      "Ready=True",
+      (mj) => condition(mj, "Ready")?.status === "True",
+    );
+    expect(done.status?.lastRun).toMatchObject({
+      result: "Succeeded",
+      images: { additional: { copied: 2 } },
+    });
+    expect(await secretNames()).toEqual(["push", "redhat-pull"]);
+
+    // The Job mounts only the .dockerconfigjson of each Secret, and only into merge-auth.
+    const [job] = (
+      await batch.listNamespacedJob({ namespace: ns.name, labelSelector: `${LABELS.mirrorJob}=merged` })
+    ).items;
+    const pod = job?.spec?.template.spec;
+    expect(pod?.volumes?.filter((v) => v.secret !== undefined).map((v) => v.secret)).toEqual([
+      {
+        secretName: "push",
+        items: [{ key: ".dockerconfigjson", path: ".dockerconfigjson" }],
+        defaultMode: 0o440,
+      },
+      {
+        secretName: "redhat-pull",
+        items: [{ key: ".dockerconfigjson", path: ".dockerconfigjson" }],
+        defaultMode: 0o440,
+      },
+    ]);
+    expect(pod?.initContainers?.map((c) => c.name)).toEqual(["merge-auth"]);
+
+    // What the init container wrote, where oc-mirror read it (the runner's folder of that volume).
+    const started = runner.started.find((p) => p.startsWith(`${ns.name}/merged-`)) ?? "";
+    const authFile = join(root, "pods", started, "volumes", "auth", "auth.json");
+    const merged = JSON.parse(readFileSync(authFile, "utf8")) as { auths: Record<string, { auth: string }> };
+    expect(Object.keys(merged.auths).sort()).toEqual([registry.host, "registry.redhat.io"].sort());
+    expect(Buffer.from(merged.auths[registry.host]?.auth ?? "", "base64").toString()).toBe(
+      `${registry.username}:${registry.password}`,
+    );
+    expect(statSync(authFile).mode & 0o777).toBe(0o444);
+  });
+
+  it("needs no write access to Secrets: a run completes for an operator that may only read them", async () => {
+    const user = `hubmirror-operator-${ns.name}`;
+    const name = `hubmirror-e2e-${ns.name}`;
+    await rbac.createClusterRole({
+      body: {
+        metadata: { name },
+        rules: [
+          { apiGroups: ["hubmirror.dev"], resources: ["mirrorjobs"], verbs: ["get", "list", "watch"] },
+          {
+            apiGroups: ["hubmirror.dev"],
+            resources: ["mirrorjobs/status"],
+            verbs: ["get", "patch", "update"],
+          },
+          { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch"] },
+          {
+            apiGroups: [""],
+            resources: ["configmaps"],
+            verbs: ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"],
+          },
+          { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
+          {
+            apiGroups: [""],
+            resources: ["serviceaccounts", "persistentvolumeclaims"],
+            verbs: ["get", "create"],
+          },
+          { apiGroups: ["batch"], resources: ["jobs"], verbs: ["get", "list", "watch", "create", "delete"] },
+          {
+            apiGroups: ["rbac.authorization.k8s.io"],
+            resources: ["roles", "rolebindings"],
+            verbs: ["get", "create", "delete", "deletecollection"],
+          },
+          { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create"] },
+        ],
+      },
+    });
+    cleanups.push(() => rbac.deleteClusterRole({ name }));
+    await rbac.createClusterRoleBinding({
+      body: {
+        metadata: { name },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name },
+        subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
+      },
+    });
+    cleanups.push(() => rbac.deleteClusterRoleBinding({ name }));
+    const restricted = restrictedKubeConfig(user);
+    // RBAC caches converge within a moment of the binding's creation.
+    await waitFor(
+      "the operator identity to be allowed to list Jobs",
+      async () => (await restricted.makeApiClient(BatchV1Api).listJobForAllNamespaces()).items,
+      { timeoutMs: 10_000 },
+    );
+    const denied = await restricted
+      .makeApiClient(CoreV1Api)
+      .createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: "x" } } })
+      .then(
+        () => "created",
+        (err: unknown) => err,
+      );
+    expect(isApiStatus(denied, 403)).toBe(true);
+
+    operator = await startOperator(restricted);
+    await createPushSecret(kc, ns.name);
+    await createRegistryCa(kc, ns.name);
+    await mjs.create(ns.name, "readonly", spec());
+    const done = await mjs.waitFor(
+      ns.name,
+      "readonly",
+      "Ready=True",
+      (mj) => condition(mj, "Ready")?.status === "True",
+    );
+    expect(done.status?.lastRun?.result).toBe("Succeeded");
+    expect(condition(done, "Verified")?.status).toBe("True");
+    expect(await secretNames()).toEqual(["push"]);
+    // No request of the operator was refused by RBAC (others' namespaces being deleted may refuse
+    // Events with "forbidden: unable to create new content", which is not about permissions).
+    expect(operator.logs.join("")).not.toMatch(/forbidden: User/);
+  });
+});
