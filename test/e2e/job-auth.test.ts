@@ -80,6 +80,8 @@ function spec(extra: Record<string, unknown> = {}) {
       pushSecretRef: { name: "push" },
       caBundleRef: { name: "registry-ca" },
     },
+    // The run's authfile only; the apply stage is test/e2e/apply.test.ts's subject.
+    apply: { mode: "None" },
     ...extra,
   };
 }

@@ -85,6 +85,8 @@ describe("/metrics", () => {
       },
       schedule: "0 3 * * 0",
       timeZone: "Europe/Berlin",
+      // Metrics of the run lifecycle; the apply stage is test/e2e/apply.test.ts's subject.
+      apply: { mode: "None" },
     });
     const done = await mjs.waitFor(
       ns.name,
