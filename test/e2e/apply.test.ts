@@ -5,14 +5,11 @@
  * changes, the pull secret merge, and the tenant guard. Runs are played by the pod runner
  * with the oc-mirror fixture, which generates IDMS/ITMS for the images it copies.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api, type V1Pod } from "@kubernetes/client-node";
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from "@kubernetes/client-node";
+import { afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { ApplyActions } from "../../src/apply/cluster.ts";
 import { pullEntry } from "../../src/apply/pull-secret.ts";
-import { LABELS, MANAGER } from "../../src/job/names.ts";
+import { MANAGER } from "../../src/job/names.ts";
 import { encodeJsonGzip, readResultConfigMap, RESULT_KEYS } from "../../src/report/result.ts";
 import { adminKubeConfig, useNamespace, waitFor } from "../harness/kube.ts";
 import { addPullSecretEntries, installOpenShiftStandIns } from "../harness/openshift.ts";
@@ -26,7 +23,8 @@ import {
   type MirrorJobObject,
   type RunningOperator,
 } from "../harness/operator.ts";
-import { startPodRunner, type PodBehaviour, type PodRunner } from "../harness/pod-runner.ts";
+import { type PodBehaviour } from "../harness/pod-runner.ts";
+import { usePodRunner } from "../harness/use-pod-runner.ts";
 
 const kc = adminKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -39,38 +37,18 @@ const ns = useNamespace({
 });
 
 const THIRD_PARTY = { "quay.io": { auth: Buffer.from("someone:else").toString("base64"), email: "x@y.z" } };
-const behaviours = new Map<string, PodBehaviour>();
-let runner: PodRunner;
-let root: string;
+const { behaviours } = usePodRunner(ns);
 let operator: RunningOperator | undefined;
 
 beforeAll(async () => {
   await installOpenShiftStandIns(kc);
   // A third party's entry the operator must keep.
   await addPullSecretEntries(kc, THIRD_PARTY);
-  root = mkdtempSync(join(tmpdir(), "hubmirror-pods-"));
-  runner = startPodRunner({
-    kc,
-    root,
-    namespaces: () => {
-      try {
-        return [ns.name];
-      } catch {
-        return [];
-      }
-    },
-    behaviour: (pod: V1Pod) => behaviours.get(pod.metadata?.labels?.[LABELS.mirrorJob] ?? "") ?? {},
-  });
-});
-afterAll(async () => {
-  await runner.stop();
-  rmSync(root, { recursive: true, force: true });
 });
 afterEach(async () => {
   if (process.env.DEBUG_OPERATOR) console.log(operator?.logs.join("").slice(-20000));
   await operator?.stop();
   operator = undefined;
-  behaviours.clear();
 });
 
 /** The operator, allowed to apply for this test's namespace (or the given ones). */

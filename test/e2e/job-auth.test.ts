@@ -5,11 +5,10 @@
  * pushes only succeed if the push Secret won the merge, and by a run of an operator whose
  * identity may only read Secrets.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { BatchV1Api, CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterEach, describe, expect, inject, it } from "vitest";
 import { LABELS } from "../../src/job/names.ts";
 import {
   adminKubeConfig,
@@ -26,7 +25,7 @@ import {
   startOperator,
   type RunningOperator,
 } from "../harness/operator.ts";
-import { startPodRunner, type PodRunner } from "../harness/pod-runner.ts";
+import { usePodRunner } from "../harness/use-pod-runner.ts";
 
 const kc = adminKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -39,31 +38,11 @@ const ns = useNamespace({
   "pod-security.kubernetes.io/enforce": "restricted",
   "pod-security.kubernetes.io/enforce-version": "latest",
 });
+const podRunner = usePodRunner(ns);
 
-let runner: PodRunner;
-let root: string;
 let operator: RunningOperator | undefined;
 const cleanups: (() => Promise<unknown>)[] = [];
 
-beforeAll(() => {
-  root = mkdtempSync(join(tmpdir(), "hubmirror-pods-"));
-  runner = startPodRunner({
-    kc,
-    root,
-    namespaces: () => {
-      try {
-        return [ns.name];
-      } catch {
-        return [];
-      }
-    },
-    behaviour: () => ({ scenario: "success" }),
-  });
-});
-afterAll(async () => {
-  await runner.stop();
-  rmSync(root, { recursive: true, force: true });
-});
 afterEach(async () => {
   await operator?.stop();
   operator = undefined;
@@ -137,8 +116,8 @@ describe("the run's authfile", () => {
     expect(pod?.initContainers?.map((c) => c.name)).toEqual(["merge-auth"]);
 
     // What the init container wrote, where oc-mirror read it (the runner's folder of that volume).
-    const started = runner.started.find((p) => p.startsWith(`${ns.name}/merged-`)) ?? "";
-    const authFile = join(root, "pods", started, "volumes", "auth", "auth.json");
+    const started = podRunner.runner().started.find((p) => p.startsWith(`${ns.name}/merged-`)) ?? "";
+    const authFile = join(podRunner.root(), "pods", started, "volumes", "auth", "auth.json");
     const merged = JSON.parse(readFileSync(authFile, "utf8")) as { auths: Record<string, { auth: string }> };
     expect(Object.keys(merged.auths).sort()).toEqual([registry.host, "registry.redhat.io"].sort());
     expect(Buffer.from(merged.auths[registry.host]?.auth ?? "", "base64").toString()).toBe(

@@ -4,11 +4,8 @@
  * compatible and every hubmirror_* family is there with values that follow from the run, and
  * the MirrorJob's series are gone once it is deleted.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterEach, describe, expect, inject, it } from "vitest";
 import { GROUP, PLURAL, VERSION } from "../../src/api/mirrorjob.ts";
 import { PHASES } from "../../src/api/status.ts";
 import { adminKubeConfig, useNamespace, waitFor } from "../harness/kube.ts";
@@ -21,7 +18,7 @@ import {
   startOperator,
   type RunningOperator,
 } from "../harness/operator.ts";
-import { startPodRunner, type PodRunner } from "../harness/pod-runner.ts";
+import { usePodRunner } from "../harness/use-pod-runner.ts";
 
 const kc = adminKubeConfig();
 const mjs = mirrorJobs(kc);
@@ -31,30 +28,10 @@ const ns = useNamespace({
   "pod-security.kubernetes.io/enforce": "restricted",
   "pod-security.kubernetes.io/enforce-version": "latest",
 });
+usePodRunner(ns);
 
-let runner: PodRunner;
-let root: string;
 let operator: RunningOperator | undefined;
 
-beforeAll(() => {
-  root = mkdtempSync(join(tmpdir(), "hubmirror-pods-"));
-  runner = startPodRunner({
-    kc,
-    root,
-    namespaces: () => {
-      try {
-        return [ns.name];
-      } catch {
-        return [];
-      }
-    },
-    behaviour: () => ({ scenario: "success" }),
-  });
-});
-afterAll(async () => {
-  await runner.stop();
-  rmSync(root, { recursive: true, force: true });
-});
 afterEach(async () => {
   await operator?.stop();
   operator = undefined;

@@ -5,11 +5,10 @@
  * status and Events say what happened. Every test runs in a namespace that enforces the
  * `restricted` Pod Security standard, so every Job's pod template is checked against it.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { BatchV1Api, CoreV1Api, EventsV1Api, type V1Pod } from "@kubernetes/client-node";
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { BatchV1Api, CoreV1Api, EventsV1Api } from "@kubernetes/client-node";
+import { afterEach, describe, expect, inject, it } from "vitest";
 import { LABELS } from "../../src/job/names.ts";
 import { adminKubeConfig, useNamespace, waitFor } from "../harness/kube.ts";
 import {
@@ -21,7 +20,7 @@ import {
   startOperator,
   type RunningOperator,
 } from "../harness/operator.ts";
-import { startPodRunner, type PodBehaviour, type PodRunner } from "../harness/pod-runner.ts";
+import { usePodRunner } from "../harness/use-pod-runner.ts";
 
 const kc = adminKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -35,36 +34,15 @@ const ns = useNamespace({
   "pod-security.kubernetes.io/enforce-version": "latest",
 });
 
+const podRunner = usePodRunner(ns);
 /** What the pod runner does for pods of a MirrorJob (by name). */
-const behaviours = new Map<string, PodBehaviour>();
-let runner: PodRunner;
-let root: string;
+const behaviours = podRunner.behaviours;
 let operator: RunningOperator | undefined;
 
-beforeAll(() => {
-  root = mkdtempSync(join(tmpdir(), "hubmirror-pods-"));
-  runner = startPodRunner({
-    kc,
-    root,
-    namespaces: () => {
-      try {
-        return [ns.name];
-      } catch {
-        return [];
-      }
-    },
-    behaviour: (pod: V1Pod) => behaviours.get(pod.metadata?.labels?.[LABELS.mirrorJob] ?? "") ?? {},
-  });
-});
-afterAll(async () => {
-  await runner.stop();
-  rmSync(root, { recursive: true, force: true });
-});
 afterEach(async () => {
   if (process.env.DEBUG_OPERATOR) console.log(operator?.logs.join("").slice(-20000));
   await operator?.stop();
   operator = undefined;
-  behaviours.clear();
 });
 
 const IMAGES = ["quay.io/example/alpha:1.0", "quay.io/example/beta:2.0", "quay.io/example/gamma:3.0"];
@@ -358,7 +336,7 @@ describe("operator restarts and replicas", () => {
     await mjs.create(ns.name, "adopt", spec());
     await waitFor(
       "the run's pod to start",
-      () => (runner.started.some((p) => p.startsWith(`${ns.name}/adopt-`)) ? true : undefined),
+      () => (podRunner.runner().started.some((p) => p.startsWith(`${ns.name}/adopt-`)) ? true : undefined),
       {
         timeoutMs: 30_000,
       },
@@ -434,9 +412,9 @@ describe("secrets", () => {
     const jobs = await jobsOf("secret-scan");
     const pods = await core.listNamespacedPod({ namespace: ns.name });
     const evs = await events.listNamespacedEvent({ namespace: ns.name });
-    const podLogs = readdirSync(join(root, "logs"))
+    const podLogs = readdirSync(join(podRunner.root(), "logs"))
       .filter((f) => f.startsWith(ns.name))
-      .map((f) => readFileSync(join(root, "logs", f), "utf8"));
+      .map((f) => readFileSync(join(podRunner.root(), "logs", f), "utf8"));
     const haystacks: [string, string][] = [
       ["operator logs", op.logs.join("")],
       ["pod logs", podLogs.join("")],
