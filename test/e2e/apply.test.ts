@@ -152,13 +152,7 @@ describe("applying a verified run", () => {
     ).toContain("hubmirror.dev/applied-resources");
 
     for (const name of ["deleter", "orphaner"]) {
-      await custom.deleteNamespacedCustomObject({
-        group: "hubmirror.dev",
-        version: "v1alpha1",
-        namespace: ns.name,
-        plural: "mirrorjobs",
-        name,
-      });
+      await mjs.delete(ns.name, name);
     }
     await waitFor(
       "both MirrorJobs gone",
@@ -335,13 +329,7 @@ describe("disruptive changes", () => {
     expect(condition(still, "Applied")?.reason).toBe("DisruptiveChangeDenied");
     expect((await owned("imagedigestmirrorsets", "deny"))[0]?.spec.imageDigestMirrors).toHaveLength(2);
     for (const name of ["approve", "deny"]) {
-      await custom.deleteNamespacedCustomObject({
-        group: "hubmirror.dev",
-        version: "v1alpha1",
-        namespace: ns.name,
-        plural: "mirrorjobs",
-        name,
-      });
+      await mjs.delete(ns.name, name);
     }
     await waitFor(
       "IDMS cleaned up",

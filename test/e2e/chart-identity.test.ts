@@ -142,13 +142,7 @@ it("runs a full mirror run, verification and apply as the chart's ServiceAccount
   expect(done.status?.appliedResources?.map((r) => r.kind).sort()).toEqual(["ImageTagMirrorSet", "Secret"]);
 
   // Deletion: the finalizer's cleanup, as the same identity.
-  await admin.makeApiClient(CustomObjectsApi).deleteNamespacedCustomObject({
-    group: "hubmirror.dev",
-    version: "v1alpha1",
-    namespace: mirrorNs,
-    plural: "mirrorjobs",
-    name: "chart",
-  });
+  await mjs.delete(mirrorNs, "chart");
   await waitFor(
     "the MirrorJob and its ITMS gone",
     async () => {

@@ -182,13 +182,7 @@ describe("/metrics", () => {
     }
 
     // Deleted: every series naming it goes (gauges with the cache, the others on the delete event).
-    await kc.makeApiClient(CustomObjectsApi).deleteNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: PLURAL,
-      namespace: ns.name,
-      name: "weekly",
-    });
+    await mjs.delete(ns.name, "weekly");
     const after = await waitFor(
       "the deleted MirrorJob's series to vanish",
       async () => {

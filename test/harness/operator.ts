@@ -129,6 +129,9 @@ export function mirrorJobs(kc: KubeConfig) {
     async get(namespace: string, name: string): Promise<MirrorJobObject> {
       return (await api.getNamespacedCustomObject({ ...base, namespace, name })) as MirrorJobObject;
     },
+    async delete(namespace: string, name: string): Promise<void> {
+      await api.deleteNamespacedCustomObject({ ...base, namespace, name });
+    },
     async patchSpec(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
       await api.patchNamespacedCustomObject(
         { ...base, namespace, name, body: { spec } },
