@@ -122,7 +122,7 @@ describe("buildRunObjects", () => {
       secret: {
         secretName: "push",
         items: [{ key: ".dockerconfigjson", path: ".dockerconfigjson" }],
-        defaultMode: 0o440,
+        defaultMode: 0o444,
       },
     });
     expect(pod?.volumes?.find((v) => v.name === "source-secret")).toBeUndefined();
@@ -161,7 +161,7 @@ describe("buildRunObjects", () => {
       secret: {
         secretName: "redhat-pull",
         items: [{ key: ".dockerconfigjson", path: ".dockerconfigjson" }],
-        defaultMode: 0o440,
+        defaultMode: 0o444,
       },
     });
     expect(withSource?.initContainers?.[0]?.args).toEqual([

@@ -227,7 +227,9 @@ function buildJob(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): V1Jo
       secret: {
         secretName,
         items: [{ key: DOCKER_CONFIG_KEY, path: DOCKER_CONFIG_KEY }],
-        defaultMode: 0o440,
+        // Readable by the pod's non-root containers without an fsGroup (which plain Kubernetes
+        // does not set and OpenShift's SCC picks itself); only this pod mounts the volume.
+        defaultMode: 0o444,
       },
     })),
     ...caVolumes.flatMap(([name, , ref]): V1Volume[] =>

@@ -105,12 +105,12 @@ describe("the run's authfile", () => {
       {
         secretName: "push",
         items: [{ key: ".dockerconfigjson", path: ".dockerconfigjson" }],
-        defaultMode: 0o440,
+        defaultMode: 0o444,
       },
       {
         secretName: "redhat-pull",
         items: [{ key: ".dockerconfigjson", path: ".dockerconfigjson" }],
-        defaultMode: 0o440,
+        defaultMode: 0o444,
       },
     ]);
     expect(pod?.initContainers?.map((c) => c.name)).toEqual(["merge-auth"]);
