@@ -6,9 +6,8 @@
  */
 import { isDeepStrictEqual } from "node:util";
 import {
-  authKeyCandidates,
   authLookupKey,
-  credentialsFor,
+  matchingAuthKey,
   normalizeAuthKey,
   parseDockerConfig,
 } from "../registry/credentials.ts";
@@ -30,14 +29,12 @@ export interface PullEntry {
 export function pullEntry(dockerConfigJson: string, registryUrl: string, field: string): PullEntry | string {
   try {
     const config = parseDockerConfig(dockerConfigJson);
-    const lookup = authLookupKey(registryUrl);
-    const host = lookup.split("/")[0] ?? lookup;
-    const key =
-      authKeyCandidates(lookup, config.legacyFormat).find((k) => config.auths.has(k)) ??
-      [...config.auths.keys()].sort().find((k) => normalizeAuthKey(k, config.legacyFormat) === host);
-    const credentials = credentialsFor(config, registryUrl);
+    const key = matchingAuthKey([...config.auths.keys()], registryUrl, config.legacyFormat);
+    const credentials = key === undefined ? undefined : config.auths.get(key);
     if (key === undefined || credentials === undefined)
       return `${field} has no credentials for ${registryUrl}`;
+    const lookup = authLookupKey(registryUrl);
+    const host = lookup.split("/")[0] ?? lookup;
     const auth = Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64");
     return { key: normalizeAuthKey(key, config.legacyFormat) === key ? key : host, entry: { auth } };
   } catch (err) {

@@ -175,26 +175,29 @@ export function credentialsFor(
   dockerConfigJson: unknown,
   registryAndRepository: string,
 ): Credentials | undefined {
-  const lookup = authLookupKey(registryAndRepository);
-  const registry = lookup.split("/")[0] ?? lookup;
   if (isDockerConfig(dockerConfigJson)) {
     const { auths, legacyFormat } = dockerConfigJson;
-    for (const candidate of authKeyCandidates(lookup, legacyFormat)) {
-      if (auths.has(candidate)) return auths.get(candidate);
-    }
-    const host = normalizeRegistry(registry);
-    for (const key of [...auths.keys()].sort()) {
-      if (normalizeAuthKey(key, legacyFormat) === host) return auths.get(key);
-    }
-    return undefined;
+    const key = matchingAuthKey([...auths.keys()], registryAndRepository, legacyFormat);
+    return key === undefined ? undefined : auths.get(key);
   }
   const { auths, legacyFormat } = rawConfig(dockerConfigJson);
-  for (const candidate of authKeyCandidates(lookup, legacyFormat)) {
-    if (Object.hasOwn(auths, candidate)) return decodeEntry(candidate, auths[candidate]);
-  }
-  const host = normalizeRegistry(registry);
-  for (const key of Object.keys(auths).sort()) {
-    if (normalizeAuthKey(key, legacyFormat) === host) return decodeEntry(key, auths[key]);
-  }
-  return undefined;
+  const key = matchingAuthKey(Object.keys(auths), registryAndRepository, legacyFormat);
+  return key === undefined ? undefined : decodeEntry(key, auths[key]);
+}
+
+/**
+ * The key of `keys` container tools use for `host[:port][/path]` (a registry URL or an
+ * image reference): the most specific path that is present, else a key of the same host.
+ */
+export function matchingAuthKey(
+  keys: readonly string[],
+  registryAndRepository: string,
+  legacyFormat = false,
+): string | undefined {
+  const lookup = authLookupKey(registryAndRepository);
+  const present = new Set(keys);
+  const candidate = authKeyCandidates(lookup, legacyFormat).find((k) => present.has(k));
+  if (candidate !== undefined) return candidate;
+  const host = normalizeRegistry(lookup.split("/")[0] ?? lookup);
+  return [...keys].sort().find((k) => normalizeAuthKey(k, legacyFormat) === host);
 }
