@@ -2,14 +2,12 @@
 import { z } from "zod";
 import { pattern } from "./rules.ts";
 
+/** A DNS subdomain, the form of most Kubernetes object names. */
+export const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
 /** Kubernetes object name (DNS subdomain). */
 export const objectName = (description: string) =>
-  z
-    .string()
-    .min(1)
-    .max(253)
-    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/)
-    .describe(description);
+  z.string().min(1).max(253).regex(DNS_SUBDOMAIN).describe(description);
 
 /** A key in a ConfigMap or Secret. */
 export const dataKey = (description: string) =>

@@ -12,7 +12,7 @@ import {
   PatchStrategy,
   type KubeConfig,
 } from "@kubernetes/client-node";
-import { FIELD_MANAGER } from "../runtime/cluster.ts";
+import { FIELD_MANAGER, isStatus } from "../runtime/cluster.ts";
 import { ownerSelector, type DesiredObject, type Owner } from "./desired.ts";
 import { KINDS, PULL_SECRET, type KindInfo } from "./kinds.ts";
 import type { LiveObject, Plan } from "./plan.ts";
@@ -55,7 +55,7 @@ function isMissingApi(err: unknown): boolean {
 }
 
 function missingNamespace(err: unknown): string | undefined {
-  if (!(err instanceof ApiException) || err.code !== 404) return undefined;
+  if (!isStatus(err, 404)) return undefined;
   return /namespaces "([^"]+)" not found/.exec(apiMessage(err))?.[1];
 }
 
@@ -181,7 +181,7 @@ export class ApplyActions {
         metadata: { name, ...(info.namespace !== undefined && { namespace: info.namespace }) },
       });
     } catch (err) {
-      if (!(err instanceof ApiException && err.code === 404)) throw err;
+      if (!isStatus(err, 404)) throw err;
     }
   }
 
@@ -194,7 +194,7 @@ export class ApplyActions {
       const secret = await this.core
         .readNamespacedSecret({ namespace: PULL_SECRET.namespace, name: PULL_SECRET.name })
         .catch((err: unknown) => {
-          if (err instanceof ApiException && err.code === 404) {
+          if (isStatus(err, 404)) {
             throw new PullSecretMissing(`secret ${PULL_SECRET.namespace}/${PULL_SECRET.name}`);
           }
           throw err;
@@ -219,7 +219,7 @@ export class ApplyActions {
         });
         return true;
       } catch (err) {
-        if (!(err instanceof ApiException && err.code === 409) || attempt >= PULL_SECRET_ATTEMPTS) throw err;
+        if (!isStatus(err, 409) || attempt >= PULL_SECRET_ATTEMPTS) throw err;
       }
     }
   }

@@ -8,6 +8,7 @@
  * object rejects the whole result: a half-validated set is never applied.
  */
 import { z } from "zod";
+import { DNS_SUBDOMAIN } from "../api/common.ts";
 import type { ResultGeneratedObject } from "../report/result.ts";
 import { KINDS, type KindInfo } from "./kinds.ts";
 
@@ -30,7 +31,6 @@ export type Validation =
 const MAX_OBJECT_BYTES = 1024 * 1024;
 const MAX_PROBLEMS = 10;
 
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const QUALIFIED_KEY =
   /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 

@@ -566,8 +566,8 @@ export function decide(mj: MirrorJob, observed: Observed, settings: DecideSettin
         verified?.message ?? "the run is not verified yet",
       );
     } else if (spec.apply.mode === "Auto" && appliedCondition()?.status !== "True") {
-      const applied = appliedCondition();
-      set("Ready", "False", applied?.reason ?? "NotApplied", applied?.message ?? "not applied yet");
+      const notApplied = appliedCondition();
+      set("Ready", "False", notApplied?.reason ?? "NotApplied", notApplied?.message ?? "not applied yet");
     } else set("Ready", "True", "RunSucceeded", last.message ?? "");
     const ready = conditions.find((c) => c.type === "Ready")?.status === "True";
     status.phase = spec.suspend
