@@ -1,5 +1,6 @@
 /** Small schemas shared by the MirrorJob API and the ImageSetConfiguration. */
 import { z } from "zod";
+import { DIGEST_PATTERN, PORT_PATTERN } from "../registry/reference.ts";
 import { pattern } from "./rules.ts";
 
 /** A DNS subdomain, the form of most Kubernetes object names. */
@@ -38,16 +39,15 @@ export const version = (description: string) =>
 
 const LABEL = "[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?";
 /** Host with optional port: `quay.io`, `registry.example.com:8443`, `mirror:5000`. */
-export const HOST = `${LABEL}(\\.${LABEL})*(:[0-9]{1,5})?`;
+export const HOST = `${LABEL}(\\.${LABEL})*(:${PORT_PATTERN})?`;
 /** A host that container tools read as a registry: it has a dot or a port, or is `localhost`. */
-const REGISTRY_HOST = `((localhost|${LABEL}(\\.${LABEL})+)(:[0-9]{1,5})?|${LABEL}:[0-9]{1,5})`;
+const REGISTRY_HOST = `((localhost|${LABEL}(\\.${LABEL})+)(:${PORT_PATTERN})?|${LABEL}:${PORT_PATTERN})`;
 /** Repository path component as the container image reference grammar defines it. */
 export const PATH_COMPONENT = "[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*";
 const TAG = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
-const DIGEST = "[a-z0-9]+([+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}";
 
 /** `host[:port]/path[:tag][@digest]` with an explicit registry and a tag or a digest. */
-export const PINNED_IMAGE_PATTERN = `^${REGISTRY_HOST}(/${PATH_COMPONENT})+((:${TAG})(@${DIGEST})?|@${DIGEST})$`;
+export const PINNED_IMAGE_PATTERN = `^${REGISTRY_HOST}(/${PATH_COMPONENT})+((:${TAG})(@${DIGEST_PATTERN})?|@${DIGEST_PATTERN})$`;
 
 export const imageReference = (description: string) =>
   pattern(

@@ -11,6 +11,7 @@
  * 1-based line number, and the other lines are still returned, so that a caller can decide
  * whether a partly unreadable mapping is acceptable (verification usually is not).
  */
+import { DIGEST_PATTERN } from "../registry/reference.ts";
 import { stripTransport } from "./errors-file.ts";
 
 export interface MappingEntry {
@@ -36,7 +37,7 @@ export interface ParsedMapping {
 /** Refuse absurd lines early: no image reference is anywhere near this long. */
 const MAX_LINE_LENGTH = 4096;
 const TRANSPORT = /^(?:docker|oci|file):\/\/|^oci:/;
-const DIGEST_SUFFIX = /@(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$/;
+const DIGEST_SUFFIX = new RegExp(`@${DIGEST_PATTERN}$`);
 // host[:port]/path..., with optional :tag and/or @digest; a loose check, the registry client
 // parses references strictly when it uses them.
 const REFERENCE =

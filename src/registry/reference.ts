@@ -13,11 +13,22 @@ export interface ImageReference {
   readonly digest?: string;
 }
 
-const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
+/**
+ * A digest as registries accept it: the algorithms the OCI image spec registers, each with
+ * its exact length of lower-case hex. (The OCI grammar allows other algorithms, but no
+ * registry or container tool computes them, so such a reference could never be verified.)
+ */
+export const DIGEST_PATTERN = "(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})";
+/** A port 1-65535, as the `:<port>` part of a host. */
+export const PORT_PATTERN =
+  "([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
+const DIGEST = new RegExp(`^${DIGEST_PATTERN}$`);
 const TAG = /^[\w][\w.-]{0,127}$/;
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const HOST =
-  /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?$|^\[[0-9a-fA-F:]+\](?::[0-9]{1,5})?$/;
+const HOST = new RegExp(
+  `^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*(:${PORT_PATTERN})?$` +
+    `|^\\[[0-9a-fA-F:]+\\](:${PORT_PATTERN})?$`,
+);
 
 export class ReferenceError extends Error {
   override readonly name = "ReferenceError";
