@@ -344,6 +344,7 @@ export async function verifyImages(
 
 export type VerifiedReason =
   | "AllImagesPresent"
+  | "NothingToVerify"
   | "ImagesMissing"
   | "DigestMismatch"
   | "RegistryUnreachable"
@@ -449,14 +450,21 @@ export function verifiedCondition(result: VerifyResult): VerifiedCondition {
       `: something pushed over these tags after the run; ${RERUN} and make sure nothing else writes to these repositories`;
     return { status: "False", reason: "DigestMismatch", message: cap(message) };
   }
+  if (total === 0) {
+    // Nothing checked proves nothing: a run whose mapping is empty (or was never written)
+    // copied nothing that could be found again, so it is not verified.
+    return {
+      status: "False",
+      reason: "NothingToVerify",
+      message: `the run lists no images to verify in ${where}: oc-mirror wrote no image mapping, so nothing it mirrored can be checked; see the run's log and change spec.runRequest to run again`,
+    };
+  }
   const message =
-    total === 0
-      ? `the run lists no images to verify in ${where}`
-      : `all ${images(total)} are present in ${where}` +
-        (result.digestsCompared > 0
-          ? result.digestsCompared === total
-            ? " with the expected digests"
-            : ` (${result.digestsCompared} digests compared)`
-          : "");
+    `all ${images(total)} are present in ${where}` +
+    (result.digestsCompared > 0
+      ? result.digestsCompared === total
+        ? " with the expected digests"
+        : ` (${result.digestsCompared} digests compared)`
+      : "");
   return { status: "True", reason: "AllImagesPresent", message: cap(message) };
 }
