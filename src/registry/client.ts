@@ -69,6 +69,12 @@ export interface RegistryClientOptions {
    * this fails the request at once with a message saying how long the registry asked for.
    */
   readonly maxRetryDelayMs?: number;
+  /**
+   * Send the credentials as Basic auth with the first request instead of waiting for the
+   * registry's challenge (a registry that wants Bearer tokens challenges anyway). One request
+   * instead of two for a check that runs again and again, such as the preflight's ping.
+   */
+  readonly preemptiveBasic?: boolean;
 }
 
 export interface ManifestInfo {
@@ -226,6 +232,7 @@ export class RegistryClient {
       );
       this.basic = `Basic ${encoded}`;
       this.secrets.add(this.credentials.password).add(encoded);
+      if (options.preemptiveBasic === true) this.challenge = { scheme: "basic", params: {} };
     }
     for (const secret of proxySecrets(proxy)) this.secrets.add(secret);
   }
@@ -520,11 +527,8 @@ export class RegistryClient {
   }
 
   private async send(call: Call): Promise<Reply> {
-    const first = await this.exchange(
-      this.origin,
-      call,
-      await this.authorization(call.scope, call.operation),
-    );
+    const sent = await this.authorization(call.scope, call.operation);
+    const first = await this.exchange(this.origin, call, sent);
     if (first.statusCode !== 401) return first;
     const challenges = parseChallenges(header(first, "www-authenticate") ?? "");
     await first.body.dump();
@@ -542,10 +546,12 @@ export class RegistryClient {
     this.challenge = challenge;
     const scope = call.scope ?? challenge.params.scope;
     this.tokens.delete(scope ?? "");
-    const second = await this.exchange(this.origin, call, await this.authorization(scope, call.operation));
-    if (second.statusCode !== 401) return second;
-    await second.body.dump();
-    const refusal = parseChallenges(header(second, "www-authenticate") ?? "").find(
+    const authorization = await this.authorization(scope, call.operation);
+    // The same credentials again would be refused again: say so without asking twice.
+    const second = authorization === sent ? undefined : await this.exchange(this.origin, call, authorization);
+    if (second !== undefined && second.statusCode !== 401) return second;
+    await second?.body.dump();
+    const refusal = parseChallenges(header(second ?? first, "www-authenticate") ?? "").find(
       (c) => c.scheme === "bearer",
     );
     if (refusal?.params.error === "insufficient_scope") {
