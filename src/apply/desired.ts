@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import type { KubernetesObject } from "@kubernetes/client-node";
-import { LABELS, MANAGER } from "../job/names.ts";
+import { LABELS, MANAGER, labelValue } from "../job/names.ts";
 import { contentHash } from "../util/hash.ts";
 import { OWNER_LABELS, type ApplyKind, type KindInfo } from "./kinds.ts";
 import type { GeneratedResource } from "./validate.ts";
@@ -75,12 +75,6 @@ function normalized(kind: string, content: Readonly<Record<string, unknown>>): R
   if (spec === undefined || entries === undefined) return { ...content };
   const sorted = [...entries].sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
   return { ...content, spec: { ...spec, [field]: sorted } };
-}
-
-/** Label values are at most 63 characters; longer MirrorJob names are cut and hashed. */
-function labelValue(value: string): string {
-  if (value.length <= 63) return value;
-  return `${value.slice(0, 52).replace(/[-.]+$/, "")}-${createHash("sha256").update(value).digest("hex").slice(0, 10)}`;
 }
 
 export function ownerLabels(owner: Owner): Record<string, string> {

@@ -4,6 +4,7 @@
  * that restarts mid-run computes the same names and adopts what exists.
  */
 import { createHash } from "node:crypto";
+import type { KubernetesObject } from "@kubernetes/client-node";
 
 export const LABELS = {
   managedBy: "app.kubernetes.io/managed-by",
@@ -21,10 +22,27 @@ function shortHash(...parts: string[]): string {
   return createHash("sha256").update(parts.join("\0")).digest("hex").slice(0, 10);
 }
 
+/** A prefix for names derived from a MirrorJob's name: the name itself, or cut and hashed. */
 function base(mirrorJobName: string): string {
   return mirrorJobName.length <= MAX_BASE
     ? mirrorJobName
-    : `${mirrorJobName.slice(0, MAX_BASE - 11)}-${shortHash(mirrorJobName)}`;
+    : `${mirrorJobName.slice(0, MAX_BASE - 11).replace(/[-.]+$/, "")}-${shortHash(mirrorJobName)}`;
+}
+
+/**
+ * The one way a name becomes a label value (at most 63 characters): as it is, or cut and
+ * hashed. Every label that names a MirrorJob is written with it, and every lookup by such a
+ * label computes its value with it too; the way back from an object to its MirrorJob is the
+ * object's owner reference (`ownerName`), never the label.
+ */
+export function labelValue(value: string): string {
+  if (value.length <= 63) return value;
+  return `${value.slice(0, 52).replace(/[-.]+$/, "")}-${shortHash(value)}`;
+}
+
+/** The name of an Event about a MirrorJob (Event names are at most 253 characters too). */
+export function eventName(mirrorJobName: string, unique: string): string {
+  return `${base(mirrorJobName)}.${unique}`;
 }
 
 /** A run's id: stable for one MirrorJob (uid) and one trigger token. */
@@ -61,7 +79,12 @@ export function mirrorJobNames(mirrorJobName: string): {
 export function runLabels(mirrorJobName: string, id?: string): Record<string, string> {
   return {
     [LABELS.managedBy]: MANAGER,
-    [LABELS.mirrorJob]: mirrorJobName.length <= 63 ? mirrorJobName : base(mirrorJobName),
+    [LABELS.mirrorJob]: labelValue(mirrorJobName),
     ...(id !== undefined && { [LABELS.run]: id }),
   };
+}
+
+/** The name of the owner of `kind` that controls the object, from its owner references. */
+export function ownerName(obj: KubernetesObject, kind: string): string | undefined {
+  return obj.metadata?.ownerReferences?.find((r) => r.kind === kind && r.controller === true)?.name;
 }
