@@ -217,10 +217,18 @@ const mirror = z
   .prefault({})
   .describe("How oc-mirror runs.");
 
-const volume = (what: string, size: string) =>
+const volume = (what: string, size: string, deletionPolicy: "Retain" | "Delete", why: string) =>
   z
     .object({
       size: quantity(`Size of the ${what} volume (default ${size}).`).default(size),
+      deletionPolicy: z
+        .enum(["Retain", "Delete"])
+        .default(deletionPolicy)
+        .describe(
+          `What happens to the ${what} volume when the MirrorJob is deleted (default ${deletionPolicy}: ${why}). ` +
+            "Retain keeps the PersistentVolumeClaim, and a MirrorJob created again with the same name in the " +
+            "same namespace uses it; Delete removes it with the MirrorJob. Ignored with existingClaim, which is never deleted.",
+        ),
       storageClassName: objectName("StorageClass of the volume (default: the cluster's default).").optional(),
       existingClaim: objectName(
         `An existing PersistentVolumeClaim to use for the ${what} instead of creating one.`,
@@ -232,8 +240,13 @@ const volume = (what: string, size: string) =>
 
 const storage = z
   .object({
-    cache: volume("oc-mirror cache", "100Gi"),
-    workspace: volume("oc-mirror workspace", "10Gi"),
+    cache: volume(
+      "oc-mirror cache",
+      "100Gi",
+      "Retain",
+      "the cache is often hundreds of GB and takes hours to fill again",
+    ),
+    workspace: volume("oc-mirror workspace", "10Gi", "Delete", "a run rebuilds what it needs of it"),
   })
   .strict()
   .prefault({})

@@ -216,6 +216,9 @@ export const mirrorJobStatusSchema = z
       .optional()
       .describe("The run whose generated objects are on the cluster (see appliedResources)."),
     nextScheduledRun: time("When the schedule starts the next run.").optional(),
+    nextRetryTime: time(
+      "When the operator tries again after a failure (preflight, a refused object, an error); it backs off per MirrorJob, doubling the wait up to 5 minutes. A change of the spec or of a referenced Secret or ConfigMap is acted on at once.",
+    ).optional(),
     lastHandledRunRequest: z
       .string()
       .max(253)

@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { mirrorJobSpecSchema } from "../api/mirrorjob.ts";
 import { ocMirrorArgs } from "./argv.ts";
 import { buildRunObjects, buildVolumeClaims, type JobSettings, type MirrorJobRef } from "./builders.ts";
-import { runId, runNames } from "./names.ts";
+import { eventName, labelValue, mirrorJobNames, ownerName, runId, runNames, runLabels } from "./names.ts";
+import { specFieldOfRefusal } from "./spec-fields.ts";
 
 const settings: JobSettings = {
   defaultOcMirrorImage: "registry.example.com/oc-mirror:4.20",
@@ -83,6 +84,63 @@ describe("names", () => {
     const long = runNames("a".repeat(200), runId("u", "t"));
     expect(long.job.length).toBeLessThanOrEqual(52);
     expect(long.result.length).toBeLessThanOrEqual(63);
+  });
+
+  it("derive label values one way: names up to 63 characters as they are, longer ones cut and hashed", () => {
+    const name63 = "a".repeat(63);
+    const name64 = "a".repeat(64);
+    const name253 = `${"b".repeat(60)}.${"c".repeat(192)}`;
+    expect(labelValue(name63)).toBe(name63);
+    for (const long of [name64, name253]) {
+      const value = labelValue(long);
+      expect(value.length).toBeLessThanOrEqual(63);
+      expect(value).toMatch(/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/);
+      expect(runLabels(long)["hubmirror.dev/mirrorjob"]).toBe(value);
+    }
+    expect(labelValue(name64)).not.toBe(labelValue(`${name64}x`));
+    // A cut that would end in a dot or dash does not: label values must end alphanumeric.
+    expect(labelValue(`${"d".repeat(51)}.${"e".repeat(20)}`)).toMatch(/^d{51}-[0-9a-f]{10}$/);
+  });
+
+  it("keep derived object and Event names valid for 253-character MirrorJob names", () => {
+    const name = `${"x".repeat(28)}.${"y".repeat(224)}`;
+    const names = { ...runNames(name, "0123456789"), ...mirrorJobNames(name) };
+    for (const derived of [...Object.values(names), eventName(name, "0011223344556677")]) {
+      expect(derived.length).toBeLessThanOrEqual(63);
+      expect(derived).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/);
+    }
+  });
+
+  it("find an object's MirrorJob by its controller owner reference", () => {
+    const owned = {
+      metadata: {
+        ownerReferences: [{ apiVersion: "v", kind: "MirrorJob", name: "n", uid: "u", controller: true }],
+      },
+    };
+    expect(ownerName(owned, "MirrorJob")).toBe("n");
+    expect(ownerName(owned, "Job")).toBeUndefined();
+    expect(ownerName({ metadata: {} }, "MirrorJob")).toBeUndefined();
+  });
+});
+
+describe("specFieldOfRefusal", () => {
+  const names = mirrorJobNames("weekly");
+  it.each([
+    ["PersistentVolumeClaim", names.cache, ["spec.resources[storage]"], "spec.storage.cache.size"],
+    [
+      "PersistentVolumeClaim",
+      names.workspace,
+      ["spec.storageClassName"],
+      "spec.storage.workspace.storageClassName",
+    ],
+    ["ConfigMap", "weekly-abc-input", ["data"], "spec.imageSet"],
+    ["Job", "weekly-abc", ["spec.template.spec.containers[0].resources.requests"], "spec.mirror.resources"],
+    ["Job", "weekly-abc", ["spec.template.spec.tolerations[0].operator"], "spec.mirror.tolerations"],
+    ["Job", "weekly-abc", ["spec.template.spec.nodeSelector"], "spec.mirror.nodeSelector"],
+    ["Job", "weekly-abc", [], "spec.mirror"],
+    ["Role", "weekly-abc-reporter", ["rules"], undefined],
+  ])("%s %s %j comes from %s", (kind, name, fields, field) => {
+    expect(specFieldOfRefusal({ kind, name, fields }, "weekly")).toBe(field);
   });
 });
 
@@ -203,6 +261,22 @@ describe("buildRunObjects", () => {
     expect(reporter?.args).toContain(`--result-configmap=${objects.result.metadata?.name ?? ""}`);
   });
 
+  it("gives a token to the reporter alone", () => {
+    expect(pod?.automountServiceAccountToken).toBe(false);
+    const token = pod?.volumes?.find((v) => v.projected?.sources?.some((p) => p.serviceAccountToken));
+    expect(token?.projected?.sources).toMatchObject([
+      { serviceAccountToken: { path: "token" } },
+      { configMap: { name: "kube-root-ca.crt" } },
+      { downwardAPI: { items: [{ path: "namespace" }] } },
+    ]);
+    const mounting = [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])].filter((c) =>
+      c.volumeMounts?.some((m) => m.name === token?.name),
+    );
+    expect(
+      mounting.map((c) => [c.name, c.volumeMounts?.find((m) => m.name === token?.name)?.mountPath]),
+    ).toEqual([["reporter", "/var/run/secrets/kubernetes.io/serviceaccount"]]);
+  });
+
   it("owns everything through the MirrorJob", () => {
     for (const o of Object.values(objects) as { metadata?: V1ObjectMeta }[]) {
       expect(o.metadata?.ownerReferences).toEqual([
@@ -229,5 +303,19 @@ describe("buildVolumeClaims", () => {
     expect(
       claims.map((c) => [c.metadata?.name, c.spec?.resources?.requests?.storage, c.spec?.storageClassName]),
     ).toEqual([["weekly-cache", "100Gi", "fast"]]);
+  });
+
+  it("owns a volume (deleted with the MirrorJob) only with deletionPolicy Delete; the cache is retained by default", () => {
+    const owners = (spec: Record<string, unknown>): Record<string, string[]> =>
+      Object.fromEntries(
+        buildVolumeClaims(mirrorJob(spec), settings).map((c): [string, string[]] => [
+          c.metadata?.name ?? "",
+          (c.metadata?.ownerReferences ?? []).map((r) => r.name),
+        ]),
+      );
+    expect(owners({})).toEqual({ "weekly-cache": [], "weekly-workspace": ["weekly"] });
+    expect(
+      owners({ storage: { cache: { deletionPolicy: "Delete" }, workspace: { deletionPolicy: "Retain" } } }),
+    ).toEqual({ "weekly-cache": ["weekly"], "weekly-workspace": [] });
   });
 });

@@ -89,10 +89,12 @@ export function buildVolumeClaims(mj: MirrorJobRef, settings: JobSettings): V1Pe
   ] as const) {
     if (volume.existingClaim !== undefined) continue;
     const storageClassName = volume.storageClassName ?? settings.storageClassName;
+    const { ownerReferences, ...unowned } = meta(mj, names[which]);
     claims.push({
       apiVersion: "v1",
       kind: "PersistentVolumeClaim",
-      metadata: meta(mj, names[which]),
+      // Owned (and so deleted with the MirrorJob by the garbage collector) only with Delete.
+      metadata: volume.deletionPolicy === "Delete" ? { ...unowned, ownerReferences } : unowned,
       spec: {
         accessModes: ["ReadWriteOnce"],
         resources: { requests: { storage: String(volume.size) } },
@@ -237,6 +239,8 @@ function buildJob(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): V1Jo
         ? []
         : [{ name, configMap: { name: ref.name, items: [{ key: ref.key, path: "ca.crt" }] } }],
     ),
+    // The reporter's identity, and only the reporter's (see the pod's automountServiceAccountToken).
+    serviceAccountTokenVolume,
   ];
   const mounts: V1VolumeMount[] = [
     { name: "workspace", mountPath: MOUNTS.workspace },
@@ -301,7 +305,10 @@ function buildJob(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): V1Jo
       `--registry=${spec.registry.url}`,
       `--heartbeat-timeout=${String(settings.heartbeatTimeoutSeconds)}`,
     ],
-    volumeMounts: [{ name: "workspace", mountPath: MOUNTS.workspace, readOnly: true }],
+    volumeMounts: [
+      { name: "workspace", mountPath: MOUNTS.workspace, readOnly: true },
+      { name: serviceAccountTokenVolume.name, mountPath: SERVICE_ACCOUNT_DIR, readOnly: true },
+    ],
     securityContext: RESTRICTED_CONTAINER,
     resources: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "256Mi" } },
   };
@@ -325,7 +332,9 @@ function buildJob(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): V1Jo
         spec: {
           restartPolicy: "Never",
           serviceAccountName: claims.serviceAccount,
-          automountServiceAccountToken: true,
+          // No container gets a token by default: oc-mirror runs third-party code against the
+          // internet and never talks to the API server. The reporter mounts one (see above).
+          automountServiceAccountToken: false,
           securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
           ...(spec.mirror.nodeSelector !== undefined && { nodeSelector: spec.mirror.nodeSelector }),
           ...(spec.mirror.tolerations !== undefined && { tolerations: spec.mirror.tolerations }),
@@ -337,6 +346,28 @@ function buildJob(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): V1Jo
     },
   };
 }
+
+/** Where Kubernetes clients look for the in-cluster identity (token, CA, namespace). */
+const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/**
+ * The projected volume ServiceAccount admission would add for every container, added here
+ * for the reporter alone: a bound token the kubelet refreshes, the cluster CA, the namespace.
+ */
+const serviceAccountTokenVolume = {
+  name: "reporter-token",
+  projected: {
+    sources: [
+      { serviceAccountToken: { path: "token", expirationSeconds: 3607 } },
+      { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
+      {
+        downwardAPI: {
+          items: [{ path: "namespace", fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } }],
+        },
+      },
+    ],
+  },
+} as const satisfies V1Volume;
 
 function stringValues(values: Record<string, string | number>): Record<string, string> {
   return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, String(v)]));

@@ -43,3 +43,24 @@ export function getCondition(
 ): Condition | undefined {
   return conditions?.find((c) => c.type === type);
 }
+
+/**
+ * The conditions a decision writes, measured against the ones stored before it: a condition
+ * whose status did not move keeps its stored `lastTransitionTime` (also when the decision
+ * removed it and set it again on the way), and conditions keep their stored order (new ones
+ * follow). So a decision that changes nothing writes nothing.
+ */
+export function settleConditions(stored: readonly Condition[], next: readonly Condition[]): Condition[] {
+  const before = new Map(stored.map((c, i) => [c.type, { condition: c, index: i }]));
+  const settled = next.map((c) => {
+    const previous = before.get(c.type)?.condition;
+    return previous !== undefined && previous.status === c.status
+      ? { ...c, lastTransitionTime: previous.lastTransitionTime }
+      : c;
+  });
+  const position = (c: Condition) => before.get(c.type)?.index ?? stored.length;
+  return settled
+    .map((c, i) => ({ c, i }))
+    .sort((a, b) => position(a.c) - position(b.c) || a.i - b.i)
+    .map(({ c }) => c);
+}

@@ -5,7 +5,14 @@ import type { MirrorJobStatus, Run } from "../api/status.ts";
 import { runNames } from "../job/names.ts";
 import { RESULT_KEYS, encodeJsonGzip } from "../report/result.ts";
 import type { VerifyResult } from "../registry/verify.ts";
-import { decide, type Decision, type DecideSettings, type Observed } from "./decide.ts";
+import {
+  decide,
+  type Action,
+  type Decision,
+  type DecideSettings,
+  type EnsureOutcome,
+  type Observed,
+} from "./decide.ts";
 
 const settings: DecideSettings = {
   defaultOcMirrorImage: "r.example.com/oc-mirror:1",
@@ -91,11 +98,30 @@ function conditionOf(d: Decision, type: string) {
   return d.status.conditions?.find((c) => c.type === type);
 }
 
-/** Decides twice like the shell: once to learn about the registry check, once with its answer. */
-function decideStarting(mj: MirrorJob, extra: Partial<Observed> = {}): Decision {
+type EnsureAction = Extract<Action, { kind: "ensure" }>;
+
+/**
+ * Decides like the shell when a run is due: once to learn about the registry check, once
+ * with its answer (which asks to create the run's objects), once with the creation's
+ * outcome. Returns the last decision and the objects it asked to create.
+ */
+function decideStarting(
+  mj: MirrorJob,
+  extra: Partial<Observed> = {},
+  outcome: EnsureOutcome = { ok: true },
+): Decision & { ensure: EnsureAction } {
   const first = decide(mj, observed(extra), settings);
   expect(first.actions.map((a) => a.kind)).toEqual(["checkRegistry"]);
-  return decide(mj, observed({ ...extra, registryCheck: { ok: true } }), settings);
+  const second = decide(mj, observed({ ...extra, registryCheck: { ok: true } }), settings);
+  const ensure = second.actions.find((a): a is EnsureAction => a.kind === "ensure");
+  if (ensure === undefined) throw new Error("no ensure action");
+  const last = decide(
+    mj,
+    observed({ ...extra, registryCheck: { ok: true }, ensured: { runId: ensure.runId, outcome } }),
+    settings,
+  );
+  expect(last.actions.some((a) => a.kind === "ensure")).toBe(false);
+  return { ...last, ensure };
 }
 
 function job(name: string, id: string, finished?: "Complete" | "Failed"): V1Job {
@@ -115,8 +141,7 @@ function job(name: string, id: string, finished?: "Complete" | "Failed"): V1Job 
 describe("decide: starting runs", () => {
   it("checks the registry, then starts a first run with all its objects", () => {
     const d = decideStarting(mirrorJob());
-    const ensure = d.actions.find((a) => a.kind === "ensure");
-    expect(ensure?.kind === "ensure" && ensure.objects.map((o) => o.kind)).toEqual([
+    expect(d.ensure.objects.map((o) => o.kind)).toEqual([
       "ServiceAccount",
       "PersistentVolumeClaim",
       "PersistentVolumeClaim",
@@ -152,6 +177,39 @@ describe("decide: starting runs", () => {
     const a = decideStarting(mirrorJob());
     const b = decideStarting(mirrorJob());
     expect(a.status.currentRun?.jobName).toBe(b.status.currentRun?.jobName);
+  });
+
+  it("reports an object the API server refused: the field, one Event, backoff, and no run", () => {
+    const refusal = {
+      kind: "PersistentVolumeClaim",
+      name: "mj-cache",
+      code: 422,
+      message:
+        'PersistentVolumeClaim "mj-cache" is invalid: spec.resources[storage]: must be greater than zero',
+      fields: ["spec.resources[storage]"],
+    };
+    const d = decideStarting(mirrorJob({ storage: { cache: { size: "0" } } }), {}, { ok: false, refusal });
+    expect(d.retry).toBe(true);
+    expect(d.status.currentRun).toBeUndefined();
+    expect(d.status.phase).toBe("Failed");
+    expect(conditionOf(d, "Stalled")).toMatchObject({ status: "True", reason: "ObjectRejected" });
+    expect(conditionOf(d, "Stalled")?.message).toBe(
+      'the API server refused PersistentVolumeClaim mj-cache (from spec.storage.cache.size): PersistentVolumeClaim "mj-cache" is invalid: spec.resources[storage]: must be greater than zero; correct spec.storage.cache.size',
+    );
+    expect(conditionOf(d, "Ready")).toMatchObject({ status: "False", reason: "ObjectRejected" });
+    expect(d.events).toMatchObject([{ type: "Warning", reason: "ObjectRejected" }]);
+    // What was created of the run is removed again.
+    expect(d.actions).toEqual([
+      { kind: "deleteRun", id: d.ensure.runId, jobName: expect.any(String) as string },
+    ]);
+    // The same refusal on the next try: no second Event.
+    const again = decideStarting(
+      mirrorJob({ storage: { cache: { size: "0" } } }, d.status),
+      {},
+      { ok: false, refusal },
+    );
+    expect(again.events).toEqual([]);
+    expect(again.status.conditions).toEqual(d.status.conditions);
   });
 
   it("starts no run while suspended", () => {
@@ -304,12 +362,35 @@ describe("decide: following and finishing runs", () => {
 
   const success = { exit: { code: 0, outcome: "success", failedCategories: [], description: "ok" } };
   const finishedJob = () => [job(current.jobName, current.id, "Complete")];
+  /** The shell's answer to `sealRun`: the result as the API server holds it once sealed. */
+  const sealedWith = (cm: V1ConfigMap | undefined): Pick<Observed, "sealed"> => ({
+    sealed: { runId: current.id, result: cm },
+  });
+
+  it("seals a run that ended before reading its result, and reads the sealed one", () => {
+    const ended = observed({
+      jobs: finishedJob(),
+      resultConfigMaps: new Map([[names.result, resultConfigMap(success)]]),
+    });
+    const first = decide(mirrorJob({}, started.status), ended, settings);
+    expect(first.actions).toEqual([
+      { kind: "sealRun", id: current.id, resultName: names.result, roleName: names.role },
+    ]);
+    expect(first.status.currentRun).toBeDefined();
+    // The cache's copy said success; the sealed one (what the API server holds) decides.
+    const failure = resultConfigMap({
+      exit: { code: 1, outcome: "failure", failedCategories: [], description: "generic error" },
+    });
+    const second = decide(mirrorJob({}, started.status), { ...ended, ...sealedWith(failure) }, settings);
+    expect(second.status.lastRun?.result).toBe("Failed");
+    expect(second.actions.some((a) => a.kind === "sealRun")).toBe(false);
+  });
 
   it("records a success, then verifies its images before it is Ready", () => {
     const cm = resultConfigMap(success);
     const first = decide(
       mirrorJob({}, started.status),
-      observed({ jobs: finishedJob(), resultConfigMaps: new Map([[names.result, cm]]) }),
+      observed({ jobs: finishedJob(), resultConfigMaps: new Map([[names.result, cm]]), ...sealedWith(cm) }),
       settings,
     );
     expect(first.status.currentRun).toBeUndefined();
@@ -336,6 +417,7 @@ describe("decide: following and finishing runs", () => {
       observed({
         jobs: finishedJob(),
         resultConfigMaps: new Map([[names.result, cm]]),
+        ...sealedWith(cm),
         verification: { runId: current.id, result: verifyResult() },
       }),
       settings,
@@ -365,6 +447,7 @@ describe("decide: following and finishing runs", () => {
       observed({
         jobs: finishedJob(),
         resultConfigMaps: new Map([[names.result, cm]]),
+        ...sealedWith(cm),
         verification: { runId: current.id, result: verifyResult(["reg.example.com/mirror/a/b:1"]) },
       }),
       settings,
@@ -380,7 +463,7 @@ describe("decide: following and finishing runs", () => {
     const cm = resultConfigMap(success);
     const d = decide(
       mirrorJob({ verify: { enabled: false } }, started.status),
-      observed({ jobs: finishedJob(), resultConfigMaps: new Map([[names.result, cm]]) }),
+      observed({ jobs: finishedJob(), resultConfigMaps: new Map([[names.result, cm]]), ...sealedWith(cm) }),
       settings,
     );
     expect(d.actions).toEqual([]);
@@ -404,6 +487,7 @@ describe("decide: following and finishing runs", () => {
       observed({
         jobs: [job(current.jobName, current.id, "Failed")],
         resultConfigMaps: new Map([[names.result, cm]]),
+        ...sealedWith(cm),
       }),
       settings,
     );
@@ -420,7 +504,7 @@ describe("decide: following and finishing runs", () => {
   it("records a crash when no result was reported", () => {
     const d = decide(
       mirrorJob({}, started.status),
-      observed({ jobs: [job(current.jobName, current.id, "Failed")] }),
+      observed({ jobs: [job(current.jobName, current.id, "Failed")], ...sealedWith(undefined) }),
       settings,
     );
     expect(d.status.lastRun?.result).toBe("Crashed");
@@ -438,6 +522,7 @@ describe("decide: following and finishing runs", () => {
       observed({
         jobs: [job(current.jobName, current.id, "Complete")],
         resultConfigMaps: new Map([[names.result, cm]]),
+        ...sealedWith(cm),
       }),
       settings,
     );
@@ -465,6 +550,7 @@ describe("decide: following and finishing runs", () => {
       observed({
         jobs: [...old, job(current.jobName, current.id, "Complete")],
         resultConfigMaps: new Map([[names.result, cm]]),
+        ...sealedWith(cm),
       }),
       settings,
     );

@@ -20,6 +20,7 @@ import {
   type MirrorJobRef,
 } from "../job/builders.ts";
 import { LABELS, runId, runNames } from "../job/names.ts";
+import { specFieldOfRefusal } from "../job/spec-fields.ts";
 import type { Credentials } from "../registry/credentials.ts";
 import { verifiedCondition, type ExpectedImage, type VerifyResult } from "../registry/verify.ts";
 import { readResultConfigMap, type ReadResult, type RunResult } from "../report/result.ts";
@@ -28,7 +29,7 @@ import type { KindInfo } from "../apply/kinds.ts";
 import type { Plan } from "../apply/plan.ts";
 import type { PullEntry } from "../apply/pull-secret.ts";
 import { applyStep, hasFinalizer } from "./apply.ts";
-import { removeCondition, setCondition } from "./conditions.ts";
+import { removeCondition, setCondition, settleConditions } from "./conditions.ts";
 import { resolveInputs, type Referenced } from "./preflight.ts";
 import { dueTrigger, inputsHash, nextScheduledRun } from "./triggers.ts";
 
@@ -39,6 +40,21 @@ export type RegistryCheck =
       reason: "RegistryUnreachable" | "RegistryAuthFailed" | "RegistryTLSFailed";
       message: string;
     };
+
+/**
+ * The API server refused an object the operator created (a 4xx other than "already
+ * exists"): its kind and name, and what the API server said, with the fields it named.
+ */
+export interface Refusal {
+  readonly kind: string;
+  readonly name: string;
+  readonly code: number;
+  readonly message: string;
+  /** `details.causes[].field` of the API server's Status, e.g. `spec.resources.requests[storage]`. */
+  readonly fields: readonly string[];
+}
+
+export type EnsureOutcome = { readonly ok: true } | { readonly ok: false; readonly refusal: Refusal };
 
 export interface Observed {
   readonly now: Date;
@@ -57,6 +73,10 @@ export interface Observed {
   readonly applyOutcome?: ApplyOutcome;
   /** The shell's answer to a `deleteApplied` action. */
   readonly deletedApplied?: { readonly deleted: number; readonly errors: readonly string[] };
+  /** The shell's answer to a `sealRun` action: the run's result as the API server holds it, sealed. */
+  readonly sealed?: { readonly runId: string; readonly result: V1ConfigMap | undefined };
+  /** The shell's answer to an `ensure` action (the objects that start a run). */
+  readonly ensured?: { readonly runId: string; readonly outcome: EnsureOutcome };
 }
 
 export interface DecideSettings extends JobSettings {
@@ -86,11 +106,25 @@ export type Action =
   | { kind: "deleteApplied" }
   | { kind: "addFinalizer" }
   | { kind: "removeFinalizer" }
-  | { kind: "ensure"; objects: KubernetesObject[] }
+  | { kind: "ensure"; runId: string; objects: KubernetesObject[] }
+  /**
+   * A run has ended: revoke its pod's rights (its Role and RoleBinding) and make its result
+   * ConfigMap immutable, then answer with that result. What verify and apply later read can
+   * then change no more, whoever holds the run's identity.
+   */
+  | { kind: "sealRun"; id: string; resultName: string; roleName: string }
   | { kind: "deleteRun"; id: string; jobName: string };
 
 /** Actions whose answer the next decide pass needs (the shell answers, then decides again). */
-export const QUERY_ACTIONS = ["checkRegistry", "verify", "readApplied", "apply", "deleteApplied"] as const;
+export const QUERY_ACTIONS = [
+  "checkRegistry",
+  "verify",
+  "readApplied",
+  "apply",
+  "deleteApplied",
+  "sealRun",
+  "ensure",
+] as const;
 
 export interface EventSpec {
   readonly type: "Normal" | "Warning";
@@ -297,6 +331,19 @@ function mirroredCondition(run: Run): { status: "True" | "False"; reason: string
   };
 }
 
+/** What the user reads when the API server refused an object of a run: which, why, and the field. */
+function describeRefusal(refusal: Refusal, mirrorJobName: string): string {
+  const field = specFieldOfRefusal(refusal, mirrorJobName);
+  return (
+    `the API server refused ${refusal.kind} ${refusal.name}` +
+    (field !== undefined ? ` (from ${field})` : "") +
+    `: ${refusal.message}` +
+    (field !== undefined
+      ? `; correct ${field}`
+      : "; the operator's own objects were refused: check its RBAC and version")
+  ).slice(0, 1024);
+}
+
 /** Finished runs beyond the history limits, oldest first. */
 function expiredRuns(jobs: readonly V1Job[], keep: { successful: number; failed: number }): V1Job[] {
   const finished = jobs
@@ -311,12 +358,29 @@ function expiredRuns(jobs: readonly V1Job[], keep: { successful: number; failed:
   return [...successful.slice(keep.successful), ...failed.slice(keep.failed)];
 }
 
+/**
+ * The decision for one MirrorJob. Its conditions are settled against the stored ones
+ * (see settleConditions): only a status that moved changes a `lastTransitionTime`, so a
+ * decision that changes nothing yields the stored status exactly and nothing is written.
+ */
 export function decide(mj: MirrorJob, observed: Observed, settings: DecideSettings): Decision {
+  const decision = decideOnce(mj, observed, settings);
+  const conditions = decision.status.conditions;
+  if (conditions === undefined) return decision;
+  return {
+    ...decision,
+    status: { ...decision.status, conditions: settleConditions(mj.status?.conditions ?? [], conditions) },
+  };
+}
+
+function decideOnce(mj: MirrorJob, observed: Observed, settings: DecideSettings): Decision {
   const { now } = observed;
   const generation = mj.metadata.generation ?? 0;
   const spec = mj.spec;
   const status: MirrorJobStatus = { ...mj.status, observedGeneration: generation };
   let conditions: Condition[] = status.conditions ?? [];
+  /** A condition as stored before this decision (what an Event is "new" against). */
+  const stored = (type: string) => mj.status?.conditions?.find((c) => c.type === type);
   const set = (type: string, s: "True" | "False" | "Unknown", reason: string, message: string) => {
     conditions = setCondition(conditions, { type, status: s, reason, message }, generation, now);
   };
@@ -401,7 +465,14 @@ export function decide(mj: MirrorJob, observed: Observed, settings: DecideSettin
       conditions = removeCondition(conditions, "Stalled");
       return done({ requeueAfterMs: RUN_POLL_MS });
     }
-    const finished = finishRun(current, job, cm, now);
+    // The result is read once more, from the API server, after it has been sealed.
+    const sealed = observed.sealed;
+    if (sealed?.runId !== current.id) {
+      const names = runNames(mj.metadata.name, current.id);
+      actions.push({ kind: "sealRun", id: current.id, resultName: names.result, roleName: names.role });
+      return done();
+    }
+    const finished = finishRun(current, job, sealed.result, now);
     status.lastRun = finished.run;
     if (finished.run.result === "Succeeded") status.lastSuccessfulRun = finished.run;
     delete status.currentRun;
@@ -439,7 +510,7 @@ export function decide(mj: MirrorJob, observed: Observed, settings: DecideSettin
   // 3. Preflight, the part without network: referenced objects exist and parse.
   const resolved = resolveInputs(spec, observed.referenced);
   const preflightFailed = (reason: string, message: string): Decision => {
-    const previous = conditions.find((c) => c.type === "PreflightPassed");
+    const previous = stored("PreflightPassed");
     if (previous?.status !== "False" || previous.message !== message) {
       events.push({
         type: "Warning",
@@ -629,21 +700,41 @@ export function decide(mj: MirrorJob, observed: Observed, settings: DecideSettin
     },
     settings,
   );
-  actions.push({
-    kind: "ensure",
-    objects: [
-      buildServiceAccount(ref),
-      ...buildVolumeClaims(ref, settings),
-      objects.input,
-      objects.result,
-      objects.role,
-      objects.roleBinding,
-      objects.job,
-    ],
-  });
+  const jobName = objects.job.metadata?.name ?? "";
+  const ensured = observed.ensured;
+  if (ensured?.runId !== id) {
+    actions.push({
+      kind: "ensure",
+      runId: id,
+      objects: [
+        buildServiceAccount(ref),
+        ...buildVolumeClaims(ref, settings),
+        objects.input,
+        objects.result,
+        objects.role,
+        objects.roleBinding,
+        objects.job,
+      ],
+    });
+    return done();
+  }
+  if (!ensured.outcome.ok) {
+    const message = describeRefusal(ensured.outcome.refusal, mj.metadata.name);
+    const previous = stored("Stalled");
+    if (previous?.reason !== "ObjectRejected" || previous.message !== message) {
+      events.push({ type: "Warning", reason: "ObjectRejected", action: "Mirror", note: message });
+    }
+    status.phase = "Failed";
+    set("Stalled", "True", "ObjectRejected", message);
+    set("Ready", "False", "ObjectRejected", message);
+    conditions = removeCondition(conditions, "Reconciling");
+    // What was created of the run before the refusal goes (never the volumes: they are not the run's).
+    actions.push({ kind: "deleteRun", id, jobName });
+    return done({ retry: true });
+  }
   status.currentRun = {
     id,
-    jobName: objects.job.metadata?.name ?? "",
+    jobName,
     trigger: trigger.kind,
     generation,
     startTime: now.toISOString(),
@@ -657,7 +748,7 @@ export function decide(mj: MirrorJob, observed: Observed, settings: DecideSettin
     type: "Normal",
     reason: "RunStarted",
     action: "Mirror",
-    note: `run ${id} started by ${trigger.kind}: Job ${objects.job.metadata?.name ?? ""}`,
+    note: `run ${id} started by ${trigger.kind}: Job ${jobName}`,
   });
   return done({ requeueAfterMs: RUN_POLL_MS });
 }

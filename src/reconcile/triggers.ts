@@ -17,9 +17,18 @@ export interface Trigger {
   readonly token: string;
 }
 
-/** What a run mirrors: a change of any of these starts a new run. */
+/**
+ * What a run mirrors: a change of any of these starts a new run. A volume's deletionPolicy
+ * is left out: it says what happens on deletion, not what is mirrored (and leaving it out
+ * keeps the hashes of MirrorJobs stored before the field existed, so no upgrade re-runs them).
+ */
 export function inputsHash(spec: MirrorJobSpec, imageSet: ImageSetConfiguration): string {
-  const { registry, source, mirror, storage, proxy } = spec;
+  const { registry, source, mirror, proxy } = spec;
+  const withoutPolicy = ({ deletionPolicy: _, ...volume }: MirrorJobSpec["storage"]["cache"]) => volume;
+  const storage = {
+    cache: withoutPolicy(spec.storage.cache),
+    workspace: withoutPolicy(spec.storage.workspace),
+  };
   return contentHash({ imageSet, registry, source, mirror, storage, proxy }, 32);
 }
 

@@ -17,17 +17,53 @@ import {
   setHeaderOptions,
   type KubeConfig,
   type KubernetesObject,
+  type V1ConfigMap,
 } from "@kubernetes/client-node";
 import type { MirrorJobStatus } from "../api/status.ts";
 import { GROUP, PLURAL, VERSION, API_VERSION, KIND } from "../api/mirrorjob.ts";
-import { LABELS } from "../job/names.ts";
-import type { EventSpec } from "../reconcile/decide.ts";
+import { LABELS, eventName } from "../job/names.ts";
+import type { EnsureOutcome, EventSpec, Refusal } from "../reconcile/decide.ts";
 
 export const FIELD_MANAGER = "hub-mirror-operator";
 export const REPORTING_CONTROLLER = "hubmirror.dev/hub-mirror-operator";
 
 export function isStatus(err: unknown, code: number): boolean {
   return err instanceof ApiException && err.code === code;
+}
+
+/**
+ * The API server's refusal of `object`, when `err` is one: a 4xx other than 409 (exists:
+ * handled by the caller) and 429 (throttled: retried like any error).
+ */
+export function refusalOf(err: unknown, object: KubernetesObject): Refusal | undefined {
+  if (!(err instanceof ApiException) || err.code < 400 || err.code >= 500 || err.code === 429)
+    return undefined;
+  const body = parseBody(err.body);
+  const causes = body?.details?.causes ?? [];
+  return {
+    kind: object.kind ?? "",
+    name: object.metadata?.name ?? "",
+    code: err.code,
+    message: typeof body?.message === "string" ? body.message : `HTTP ${String(err.code)}`,
+    fields: causes.flatMap((c) => (typeof c.field === "string" ? [c.field] : [])),
+  };
+}
+
+interface StatusBody {
+  message?: unknown;
+  details?: { causes?: { field?: unknown }[] };
+}
+
+/** The Status object in an ApiException's body (client-node hands it over parsed or as text). */
+function parseBody(body: unknown): StatusBody | undefined {
+  if (typeof body === "string") {
+    try {
+      return JSON.parse(body) as StatusBody;
+    } catch {
+      return undefined;
+    }
+  }
+  return body !== null && typeof body === "object" ? body : undefined;
 }
 
 /** A conditional status write lost to a newer version of the object. */
@@ -60,15 +96,92 @@ export class ClusterActions {
     this.instance = instance;
   }
 
-  /** Creates each object unless it exists (then it is left as it is). */
-  async ensure(objects: readonly KubernetesObject[]): Promise<void> {
+  /**
+   * Creates each object, in order, unless it exists. An existing object is left as it is,
+   * except a PersistentVolumeClaim's owner: a volume kept (Retain) after its MirrorJob was
+   * deleted is adopted by the MirrorJob of the same name, and a change of its deletionPolicy
+   * adds or removes the owner reference. Stops at the first object the API server refuses
+   * (a 4xx other than 409 or 429) and answers with the refusal; other failures throw.
+   */
+  async ensure(objects: readonly KubernetesObject[]): Promise<EnsureOutcome> {
     for (const object of objects) {
       try {
         await this.objects.create(object, undefined, undefined, FIELD_MANAGER);
       } catch (err) {
-        if (!isStatus(err, 409)) throw err;
+        if (isStatus(err, 409)) {
+          if (object.kind === "PersistentVolumeClaim") await this.settleOwner(object);
+          continue;
+        }
+        const refusal = refusalOf(err, object);
+        if (refusal === undefined) throw err;
+        return { ok: false, refusal };
       }
     }
+    return { ok: true };
+  }
+
+  /** Makes an existing object's owner references what `desired` says (none, or the MirrorJob). */
+  private async settleOwner(desired: KubernetesObject): Promise<void> {
+    const live = await this.objects.read({
+      apiVersion: desired.apiVersion ?? "v1",
+      kind: desired.kind ?? "",
+      metadata: { name: desired.metadata?.name ?? "", namespace: desired.metadata?.namespace ?? "" },
+    });
+    const want = desired.metadata?.ownerReferences ?? [];
+    const have = live.metadata?.ownerReferences ?? [];
+    const same = (a: typeof want, b: typeof have) =>
+      a.length === b.length && a.every((r, i) => r.uid === b[i]?.uid && r.name === b[i].name);
+    if (same(want, have)) return;
+    await this.objects.patch(
+      {
+        apiVersion: desired.apiVersion ?? "v1",
+        kind: desired.kind ?? "",
+        metadata: {
+          name: desired.metadata?.name ?? "",
+          namespace: desired.metadata?.namespace ?? "",
+          resourceVersion: live.metadata?.resourceVersion ?? "",
+          ownerReferences: want,
+        },
+      },
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      undefined,
+      PatchStrategy.MergePatch,
+    );
+  }
+
+  /**
+   * Seals a run that has ended: deletes its RoleBinding and Role (its pod's identity may
+   * write nothing any more), then makes its result ConfigMap immutable. Returns the result
+   * as the API server holds it then (undefined if it is gone).
+   */
+  async sealRun(
+    namespace: string,
+    run: { readonly resultName: string; readonly roleName: string },
+  ): Promise<V1ConfigMap | undefined> {
+    const ignoreMissing = (err: unknown) => {
+      if (!isStatus(err, 404)) throw err;
+    };
+    await this.rbac.deleteNamespacedRoleBinding({ namespace, name: run.roleName }).catch(ignoreMissing);
+    await this.rbac.deleteNamespacedRole({ namespace, name: run.roleName }).catch(ignoreMissing);
+    const result = await this.core
+      .readNamespacedConfigMap({ namespace, name: run.resultName })
+      .catch((err: unknown) => {
+        if (isStatus(err, 404)) return undefined;
+        throw err;
+      });
+    if (result === undefined || result.immutable === true) return result;
+    return this.core.patchNamespacedConfigMap(
+      {
+        namespace,
+        name: run.resultName,
+        // Sealed over exactly the version read: a write in between fails and is retried.
+        body: { metadata: { resourceVersion: result.metadata?.resourceVersion }, immutable: true },
+        fieldManager: FIELD_MANAGER,
+      },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
   }
 
   /**
@@ -97,8 +210,8 @@ export class ClusterActions {
     mj: MirrorJobKey,
     status: MirrorJobStatus,
     resourceVersion: string | undefined,
-  ): Promise<void> {
-    await this.custom.patchNamespacedCustomObjectStatus(
+  ): Promise<string | undefined> {
+    const updated = (await this.custom.patchNamespacedCustomObjectStatus(
       {
         group: GROUP,
         version: VERSION,
@@ -114,12 +227,14 @@ export class ClusterActions {
         fieldManager: FIELD_MANAGER,
       },
       setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),
-    );
+    )) as KubernetesObject;
+    return updated.metadata?.resourceVersion;
   }
 
   /**
    * Adds or removes one finalizer, only over the version the decision saw (a concurrent
-   * change of the list fails with 409/422 and is retried). Returns the new resourceVersion.
+   * change of the list fails with 409/422 and is retried). Returns the new resourceVersion
+   * and list.
    */
   async setFinalizer(
     mj: MirrorJobKey & {
@@ -128,7 +243,7 @@ export class ClusterActions {
     },
     finalizer: string,
     present: boolean,
-  ): Promise<string | undefined> {
+  ): Promise<{ resourceVersion: string | undefined; finalizers: string[] }> {
     const finalizers = present
       ? [...mj.finalizers.filter((f) => f !== finalizer), finalizer]
       : mj.finalizers.filter((f) => f !== finalizer);
@@ -149,7 +264,7 @@ export class ClusterActions {
       },
       setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),
     )) as KubernetesObject;
-    return updated.metadata?.resourceVersion;
+    return { resourceVersion: updated.metadata?.resourceVersion, finalizers };
   }
 
   async event(mj: MirrorJobKey, event: EventSpec): Promise<void> {
@@ -157,7 +272,7 @@ export class ClusterActions {
       namespace: mj.namespace,
       body: {
         // Named like the API server's own events (generateName with "." is refused for Events).
-        metadata: { name: `${mj.name}.${randomBytes(8).toString("hex")}` },
+        metadata: { name: eventName(mj.name, randomBytes(8).toString("hex")) },
         eventTime: new V1MicroTime(),
         reportingController: REPORTING_CONTROLLER,
         reportingInstance: this.instance.slice(0, 128),

@@ -5,6 +5,7 @@
  * back to the MirrorJobs that own or reference them.
  */
 import {
+  ApiException,
   BatchV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -17,17 +18,18 @@ import {
   type V1Secret,
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { GROUP, PLURAL, VERSION } from "../api/mirrorjob.ts";
+import { GROUP, KIND, PLURAL, VERSION } from "../api/mirrorjob.ts";
 import type { Condition, MirrorJobStatus } from "../api/status.ts";
 import { formatFieldErrors, validateMirrorJob } from "../api/validation.ts";
 import { ApplyActions } from "../apply/cluster.ts";
-import { LABELS, MANAGER } from "../job/names.ts";
-import { setCondition } from "../reconcile/conditions.ts";
+import { LABELS, MANAGER, labelValue, ownerName } from "../job/names.ts";
+import { setCondition, settleConditions } from "../reconcile/conditions.ts";
 import {
   decide,
   type Action,
   type Decision,
   type DecideSettings,
+  type EventSpec,
   type Observed,
   type RegistryCheck,
   QUERY_ACTIONS,
@@ -39,6 +41,7 @@ import { RegistryError } from "../registry/errors.ts";
 import { verifyImages, type VerifyResult } from "../registry/verify.ts";
 import { ClusterActions, isStaleWrite, isStatus, type MirrorJobKey } from "./cluster.ts";
 import { FINALIZER } from "../apply/kinds.ts";
+import { canonicalJson } from "../util/hash.ts";
 import { startScopedInformer, type InformerHandle } from "./informer.ts";
 import { WorkQueue, type WorkQueueObserver, type WorkQueueOptions } from "./workqueue.ts";
 
@@ -83,6 +86,10 @@ export const pingRegistry: CheckRegistry = async (action) => {
     credentials: action.credentials,
     tlsVerify: action.tlsVerify,
     timeoutMs: 10_000,
+    // One request per check, no retries of its own: the reconcile's backoff is the retry,
+    // and a registry that counts failed logins sees one per try.
+    retries: 0,
+    preemptiveBasic: true,
     ...(action.caBundle !== undefined && { caBundle: action.caBundle }),
   });
   try {
@@ -120,19 +127,43 @@ export async function verifyRun(action: Extract<Action, { kind: "verify" }>): Pr
 }
 
 /**
- * Per-key backoff from 1 s up to 30 s: a failing preflight is re-checked at least every
- * 30 s, so a fix is picked up even if the watch event that announced it was lost.
+ * Per-key backoff of failed reconciles: 10 s, doubling, at most 5 minutes. A failing
+ * registry check costs the registry a request or two per try, so a MirrorJob with a wrong
+ * password makes at most 6 a minute, then fewer (a registry that locks accounts after failed
+ * logins must not lock the mirror's). What fixes a failure (a spec change, a changed Secret or
+ * ConfigMap) is acted on at once through its watch event; the backoff bounds only the tries
+ * nothing announces, such as a registry coming back.
  */
+const BACKOFF = { baseDelayMs: 10_000, maxDelayMs: 5 * 60_000 } as const;
+
 function queueOptions(options: ControllerOptions): WorkQueueOptions {
-  return { maxDelayMs: 30_000, ...(options.queueObserver && { observer: options.queueObserver }) };
+  return { ...BACKOFF, ...(options.queueObserver && { observer: options.queueObserver }) };
+}
+
+/** Upper bound of shell answers in one reconcile; more means decide asks in a circle. */
+const MAX_QUERIES = 10;
+
+/** How long a reconcile waits for the cache to show the operator's own last status write. */
+const CACHE_CATCH_UP_MS = 5_000;
+
+/** A short, secret-free description of a reconcile error, for status and logs. */
+function describeError(err: unknown): string {
+  if (err instanceof ApiException) {
+    const body = (err as ApiException<unknown>).body as { message?: unknown } | undefined;
+    const detail = typeof body?.message === "string" ? body.message : "";
+    return `the API server answered ${String(err.code)}${detail !== "" ? `: ${detail}` : ""}`.slice(0, 1024);
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return (message.split("\n")[0] ?? "").slice(0, 1024);
 }
 
 function key(namespace: string | undefined, name: string | undefined): string {
   return `${namespace ?? ""}/${name ?? ""}`;
 }
 
+/** Equal content, whatever the key order. */
 function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return canonicalJson(a) === canonicalJson(b);
 }
 
 export class MirrorJobController {
@@ -153,6 +184,24 @@ export class MirrorJobController {
       }
     | undefined;
   private workers: Promise<void>[] = [];
+  /**
+   * Per key, what the object looks like after the operator's own last status write (see
+   * `decisionInputs`): its watch event is not a reason to reconcile again (else every status
+   * write would start the next reconcile at once, and a failing MirrorJob would never back
+   * off). Recorded before the write: its event may come before the write's response.
+   */
+  private readonly ownWrites = new Map<string, string>();
+  /**
+   * Per key, the resourceVersion the last status write replaced, and when: until the cache
+   * has moved past it, a reconcile would decide from an outdated status (and, say, start a
+   * run it has already started), so it waits for the cache instead.
+   */
+  private readonly replaced = new Map<string, { resourceVersion: string; at: number }>();
+  /**
+   * Per key, Events recorded by a reconcile whose status write then lost a conflict: the
+   * next reconcile decides again and finds the same facts, which are not recorded twice.
+   */
+  private readonly unconfirmedEvents = new Map<string, Set<string>>();
 
   constructor(options: ControllerOptions) {
     this.options = options;
@@ -175,10 +224,16 @@ export class MirrorJobController {
     const core = kc.makeApiClient(CoreV1Api);
     const batch = kc.makeApiClient(BatchV1Api);
     const owned = `${LABELS.managedBy}=${MANAGER}`;
+    // A run's objects are owned by their MirrorJob; its pods by its Job.
     const enqueueOwner = (_type: string, obj: KubernetesObject) => {
-      const owner = obj.metadata?.labels?.[LABELS.mirrorJob];
-      if (owner !== undefined) this.queue.add(key(obj.metadata?.namespace, owner));
+      const namespace = obj.metadata?.namespace ?? "";
+      const job = ownerName(obj, "Job");
+      const owner =
+        job !== undefined ? ownerOf(this.informers?.jobs.get(namespace, job)) : ownerName(obj, KIND);
+      if (owner !== undefined) this.queue.add(key(namespace, owner));
     };
+    const ownerOf = (obj: KubernetesObject | undefined) =>
+      obj === undefined ? undefined : ownerName(obj, KIND);
     const enqueueReferrers = (_type: string, obj: KubernetesObject, kind: "secrets" | "configMaps") => {
       if (obj.metadata?.labels?.[LABELS.managedBy] === MANAGER) {
         enqueueOwner(_type, obj);
@@ -211,12 +266,20 @@ export class MirrorJobController {
                 plural: PLURAL,
               })) as KubernetesListObject<RawMirrorJob>,
         onEvent: (type, obj) => {
-          this.queue.add(key(obj.metadata?.namespace, obj.metadata?.name));
-          if (type === "delete")
+          const item = key(obj.metadata?.namespace, obj.metadata?.name);
+          if (type === "delete") {
+            this.forgetKey(item);
             this.options.onMirrorJobDeleted?.({
               namespace: obj.metadata?.namespace ?? "",
               name: obj.metadata?.name ?? "",
             });
+          } else if (
+            type === "update" &&
+            this.ownWrites.get(item) === decisionInputs(obj.metadata, obj.status)
+          ) {
+            return; // the operator's own status write: nothing new to act on
+          }
+          this.queue.add(item);
         },
       })),
       jobs: startScopedInformer<V1Job>(scope, (ns) => ({
@@ -281,6 +344,14 @@ export class MirrorJobController {
     this.workers = [];
   }
 
+  /** Drops what the controller remembers of a MirrorJob that is gone. */
+  private forgetKey(item: string): void {
+    this.ownWrites.delete(item);
+    this.replaced.delete(item);
+    this.unconfirmedEvents.delete(item);
+    this.queue.forget(item);
+  }
+
   private async work(): Promise<void> {
     for (let item = await this.queue.get(); item !== undefined; item = await this.queue.get()) {
       // Reconciling before the caches are complete would act on a partial picture.
@@ -295,7 +366,7 @@ export class MirrorJobController {
         const decision = await this.reconcile(item);
         if (decision?.retry === true) {
           outcome = "requeue";
-          this.queue.addRateLimited(item);
+          this.queue.addAfter(item, decision.retryAfterMs ?? this.queue.backoff(item));
         } else {
           this.queue.forget(item);
           if (decision?.requeueAfterMs !== undefined) {
@@ -305,11 +376,11 @@ export class MirrorJobController {
         }
       } catch (err) {
         outcome = "error";
-        this.log.error(
-          { key: item, err: err instanceof Error ? err.message : String(err) },
-          "reconcile failed",
-        );
-        this.queue.addRateLimited(item);
+        const message = describeError(err);
+        this.log.error({ key: item, err: message }, "reconcile failed");
+        const delay = this.queue.backoff(item);
+        await this.reportError(item, message, delay);
+        this.queue.addAfter(item, delay);
       } finally {
         this.queue.done(item);
         this.options.onReconciled?.(outcome, (performance.now() - started) / 1000);
@@ -325,13 +396,14 @@ export class MirrorJobController {
   ) {
     const informers = this.informers;
     if (informers === undefined) throw new Error("controller not started");
+    const label = labelValue(name);
     const jobs = informers.jobs
       .list()
-      .filter((j) => j.metadata?.namespace === namespace && j.metadata.labels?.[LABELS.mirrorJob] === name);
+      .filter((j) => j.metadata?.namespace === namespace && j.metadata.labels?.[LABELS.mirrorJob] === label);
     const resultConfigMaps = new Map(
       informers.configMaps
         .list()
-        .filter((c) => c.metadata?.namespace === namespace && c.metadata.labels?.[LABELS.mirrorJob] === name)
+        .filter((c) => c.metadata?.namespace === namespace && c.metadata.labels?.[LABELS.mirrorJob] === label)
         .map((c) => [c.metadata?.name ?? "", c]),
     );
     return {
@@ -362,36 +434,133 @@ export class MirrorJobController {
         return { ...observed, applyOutcome: await this.applyActions.apply(action.plan, action.pull) };
       case "deleteApplied":
         return { ...observed, deletedApplied: await this.applyActions.deleteAll(owner) };
+      case "sealRun":
+        return {
+          ...observed,
+          sealed: { runId: action.id, result: await this.actions.sealRun(owner.namespace, action) },
+        };
+      case "ensure":
+        return {
+          ...observed,
+          ensured: { runId: action.runId, outcome: await this.actions.ensure(action.objects) },
+        };
       default:
         throw new Error(`not a query: ${action.kind}`);
     }
   }
 
-  /** Carries out the effect actions; returns the MirrorJob's resourceVersion after them. */
+  /**
+   * Carries out the effect actions; keeps `mj`'s resourceVersion and finalizers up to date
+   * with the finalizer writes among them.
+   */
   private async execute(
     mj: MirrorJobKey & { finalizers: readonly string[]; resourceVersion: string | undefined },
     actions: readonly Action[],
-  ): Promise<string | undefined> {
-    let resourceVersion = mj.resourceVersion;
+  ): Promise<void> {
     for (const action of actions) {
-      if (action.kind === "ensure") await this.actions.ensure(action.objects);
-      else if (action.kind === "deleteRun")
-        await this.actions.deleteRun(mj.namespace, action.id, action.jobName);
+      if (action.kind === "deleteRun") await this.actions.deleteRun(mj.namespace, action.id, action.jobName);
       else if (action.kind === "addFinalizer" || action.kind === "removeFinalizer") {
-        resourceVersion = await this.actions.setFinalizer(
-          { ...mj, resourceVersion },
-          FINALIZER,
-          action.kind === "addFinalizer",
-        );
+        Object.assign(mj, await this.actions.setFinalizer(mj, FINALIZER, action.kind === "addFinalizer"));
       }
     }
-    return resourceVersion;
   }
 
-  async reconcile(item: string): Promise<Decision | undefined> {
+  /**
+   * After a reconcile failed with an error: says so in the status, with the time of the
+   * next try (best effort; the status write itself may fail for the same reason).
+   */
+  private async reportError(item: string, message: string, delayMs: number): Promise<void> {
+    const [namespace = "", name = ""] = item.split("/");
+    const raw = this.informers?.mirrorJobs.get(namespace, name);
+    if (raw === undefined) return;
+    const now = new Date();
+    const generation = raw.metadata?.generation ?? 0;
+    const stored = raw.status?.conditions ?? [];
+    const conditions = settleConditions(
+      stored,
+      setCondition(
+        stored,
+        { type: "Reconciling", status: "True", reason: "RetryingAfterError", message },
+        generation,
+        now,
+      ),
+    );
+    const status: MirrorJobStatus = {
+      ...raw.status,
+      conditions,
+      nextRetryTime: new Date(now.getTime() + delayMs).toISOString(),
+    };
+    await this.writeStatus(item, { namespace, name, uid: raw.metadata?.uid ?? "" }, status, raw).catch(
+      (err: unknown) => {
+        this.log.debug({ key: item, err: describeError(err) }, "error not reported in status");
+      },
+    );
+  }
+
+  /**
+   * Writes the status over exactly the version `basis` (a stale write fails with 409/422),
+   * and remembers the write (see ownWrites and replaced). Returns false for a stale write.
+   */
+  private async writeStatus(
+    item: string,
+    mjKey: MirrorJobKey,
+    status: MirrorJobStatus,
+    basis: RawMirrorJob,
+    resourceVersion = basis.metadata?.resourceVersion,
+    finalizers = basis.metadata?.finalizers,
+  ): Promise<boolean> {
+    this.ownWrites.set(
+      item,
+      decisionInputs(
+        {
+          generation: basis.metadata?.generation,
+          deletionTimestamp: basis.metadata?.deletionTimestamp,
+          finalizers,
+        },
+        status,
+      ),
+    );
+    try {
+      await this.actions.replaceStatus(mjKey, status, resourceVersion);
+      if (resourceVersion !== undefined) this.replaced.set(item, { resourceVersion, at: performance.now() });
+      return true;
+    } catch (err) {
+      this.ownWrites.delete(item);
+      if (isStaleWrite(err)) return false;
+      throw err;
+    }
+  }
+
+  /** True while the cache still holds the version the operator's last status write replaced. */
+  private cacheBehind(item: string, resourceVersion: string | undefined): boolean {
+    const replaced = this.replaced.get(item);
+    if (replaced === undefined) return false;
+    if (replaced.resourceVersion === resourceVersion && performance.now() - replaced.at < CACHE_CATCH_UP_MS)
+      return true;
+    this.replaced.delete(item);
+    return false;
+  }
+
+  /** Records the decision's Events, each fact once (see unconfirmedEvents). */
+  private async recordEvents(item: string, mjKey: MirrorJobKey, events: readonly EventSpec[]): Promise<void> {
+    const unconfirmed = this.unconfirmedEvents.get(item);
+    this.unconfirmedEvents.delete(item);
+    for (const event of events) {
+      if (unconfirmed?.has(eventFingerprint(event)) === true) continue;
+      await this.actions.event(mjKey, event).catch((err: unknown) => {
+        this.log.warn({ key: item, reason: event.reason, err: describeError(err) }, "event not recorded");
+      });
+    }
+  }
+
+  async reconcile(item: string): Promise<(Decision & { readonly retryAfterMs?: number }) | undefined> {
     const [namespace = "", name = ""] = item.split("/");
     const raw = this.informers?.mirrorJobs.get(namespace, name);
     if (raw === undefined) return undefined;
+    if (this.cacheBehind(item, raw.metadata?.resourceVersion)) {
+      this.log.debug({ key: item }, "waiting for the cache to show the last status write");
+      return { status: raw.status ?? {}, actions: [], events: [], requeueAfterMs: 100 };
+    }
     const mjKey = { namespace, name, uid: raw.metadata?.uid ?? "" };
     const parsed = validateMirrorJob(raw);
     if (!parsed.ok) {
@@ -399,9 +568,9 @@ export class MirrorJobController {
       const message = formatFieldErrors(parsed.errors);
       const generation = raw.metadata?.generation ?? 0;
       const now = new Date();
-      let conditions: Condition[] = raw.status?.conditions ?? [];
-      conditions = setCondition(
-        conditions,
+      const stored = raw.status?.conditions ?? [];
+      let conditions: Condition[] = setCondition(
+        stored,
         { type: "Stalled", status: "True", reason: "InvalidSpec", message },
         generation,
         now,
@@ -416,10 +585,9 @@ export class MirrorJobController {
         ...raw.status,
         observedGeneration: generation,
         phase: "Failed",
-        conditions,
+        conditions: settleConditions(stored, conditions),
       };
-      if (!sameJson(status, raw.status))
-        await this.actions.replaceStatus(mjKey, status, raw.metadata?.resourceVersion);
+      if (!sameJson(status, raw.status)) await this.writeStatus(item, mjKey, status, raw);
       return undefined;
     }
     const mj = parsed.value;
@@ -451,54 +619,81 @@ export class MirrorJobController {
     };
     let answered: Observed = observed;
     let decision = decide(mj, answered, this.options.settings);
-    for (let pass = 0; pass < 6; pass++) {
+    for (let queries = 0; ; queries++) {
       const query = decision.actions.find((a) => (QUERY_ACTIONS as readonly string[]).includes(a.kind));
       if (query === undefined) break;
+      if (queries === MAX_QUERIES) throw new Error(`decide asked more than ${String(MAX_QUERIES)} queries`);
       // Other actions of the same pass (a finalizer before apply) go first.
-      target.resourceVersion = await this.execute(
+      await this.execute(
         target,
         decision.actions.filter((a) => a !== query),
       );
       answered = await this.answer(query, owner, answered);
       decision = decide(mj, answered, this.options.settings);
     }
-    target.resourceVersion = await this.execute(target, decision.actions);
+    await this.execute(target, decision.actions);
+    // A failure backs off; the status says when the next try comes.
+    const retryAfterMs = decision.retry === true ? this.queue.backoff(item) : undefined;
+    const status: MirrorJobStatus = { ...decision.status };
+    delete status.nextRetryTime;
+    if (retryAfterMs !== undefined)
+      status.nextRetryTime = new Date(observed.now.getTime() + retryAfterMs).toISOString();
     // Events before the status: whoever sees the new status finds the Events that explain it.
-    for (const event of decision.events) {
-      await this.actions.event(mjKey, event).catch((err: unknown) => {
-        this.log.warn(
-          { key: item, reason: event.reason, err: err instanceof Error ? err.message : String(err) },
-          "event not recorded",
-        );
-      });
-    }
+    await this.recordEvents(item, mjKey, decision.events);
     try {
       this.options.onDecision?.({ namespace, name }, decision, mj.status);
     } catch (err) {
-      this.log.warn(
-        { key: item, err: err instanceof Error ? err.message : String(err) },
-        "onDecision failed",
-      );
+      this.log.warn({ key: item, err: describeError(err) }, "onDecision failed");
     }
-    if (!sameJson(decision.status, mj.status)) {
-      try {
-        await this.actions.replaceStatus(mjKey, decision.status, target.resourceVersion);
-      } catch (err) {
-        // Decided from a stale cache: the watch brings the newer object and a new reconcile.
-        if (!isStaleWrite(err)) throw err;
+    if (!sameJson(status, mj.status)) {
+      const written = await this.writeStatus(
+        item,
+        mjKey,
+        status,
+        raw,
+        target.resourceVersion,
+        target.finalizers,
+      );
+      if (!written) {
+        // Decided from a stale cache: the watch brings the newer object and a new reconcile,
+        // which will find the same facts: their Events are recorded already.
+        this.unconfirmedEvents.set(item, new Set(decision.events.map(eventFingerprint)));
         this.log.debug({ key: item }, "status not written: the object changed meanwhile");
-        return { ...decision, requeueAfterMs: 200 };
+        return { ...decision, retry: false, requeueAfterMs: 200 };
       }
     }
     this.log.info(
       {
         key: item,
-        phase: decision.status.phase,
+        phase: status.phase,
         actions: decision.actions.map((a) => a.kind),
         events: decision.events.map((e) => e.reason),
       },
       "reconciled",
     );
-    return decision;
+    return { ...decision, status, ...(retryAfterMs !== undefined && { retryAfterMs }) };
   }
+}
+
+/**
+ * What a reconcile decides from, of the MirrorJob itself: its spec (by generation), its
+ * deletion and finalizers, and its status. Two versions equal in these need no second look.
+ */
+function decisionInputs(
+  meta:
+    { generation?: number; deletionTimestamp?: Date | string; finalizers?: readonly string[] } | undefined,
+  status: MirrorJobStatus | undefined,
+): string {
+  return canonicalJson({
+    generation: meta?.generation,
+    deletionTimestamp:
+      meta?.deletionTimestamp === undefined ? undefined : new Date(meta.deletionTimestamp).toISOString(),
+    finalizers: meta?.finalizers ?? [],
+    status,
+  });
+}
+
+/** What makes two Events the same fact. */
+function eventFingerprint(event: EventSpec): string {
+  return `${event.type}/${event.reason}/${event.note}`;
 }

@@ -120,11 +120,19 @@ export class WorkQueue {
   /** Adds the key after its per-key exponential backoff delay, and counts a failure. */
   addRateLimited(key: string): void {
     if (this.shuttingDown) return;
-    this.observer.onRetry?.(key);
-    this.addAfter(key, this.nextDelay(key));
+    this.addAfter(key, this.backoff(key));
   }
 
-  /** The delay the next `addRateLimited(key)` would use, counting one more failure. */
+  /**
+   * Counts a failure of the key and returns its backoff delay, for a caller that wants to
+   * say when the key runs again before adding it (`addAfter(key, delay)`).
+   */
+  backoff(key: string): number {
+    this.observer.onRetry?.(key);
+    return this.nextDelay(key);
+  }
+
+  /** The delay of the key's next retry, counting one more failure. */
   private nextDelay(key: string): number {
     const failures = this.failures.get(key) ?? 0;
     this.failures.set(key, failures + 1);

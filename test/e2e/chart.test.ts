@@ -241,6 +241,7 @@ describe("the chart's RBAC, as the operator's ServiceAccount", () => {
         ["delete", "configmaps", n],
         ["create", "serviceaccounts", n],
         ["create", "persistentvolumeclaims", n],
+        ["patch", "persistentvolumeclaims", n],
         ["create", "jobs.batch", n],
         ["delete", "jobs.batch", n],
         ["watch", "pods", n],

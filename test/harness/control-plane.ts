@@ -181,7 +181,10 @@ export async function startControlPlane(dir: string): Promise<ControlPlane> {
       args: [
         `--kubeconfig=${kubeconfigFile}`,
         "--leader-elect=false",
-        "--controllers=job-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller",
+        // root-ca-certificate-publisher: kube-root-ca.crt in every namespace, which the Job pods'
+        // projected token volume names (as ServiceAccount admission would add it).
+        "--controllers=job-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,root-ca-certificate-publisher-controller",
+        `--root-ca-file=${ca.certFile}`,
         "--use-service-account-credentials=false",
         "--secure-port=0",
       ],

@@ -160,13 +160,23 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
     );
   }
 
-  async function serviceAccountKubeconfig(pod: V1Pod, dir: string): Promise<string> {
-    const namespace = pod.metadata?.namespace ?? "";
+  async function serviceAccountToken(pod: V1Pod): Promise<string> {
     const token = await core.createNamespacedServiceAccountToken({
       name: pod.spec?.serviceAccountName ?? "default",
-      namespace,
+      namespace: pod.metadata?.namespace ?? "",
       body: { spec: { audiences: [], expirationSeconds: 3600 } },
     });
+    return token.status?.token ?? "";
+  }
+
+  /**
+   * A kubeconfig with the pod's ServiceAccount token, for a container that has a token: the
+   * pod's default one (automountServiceAccountToken not false) or a projected one it mounts.
+   * Clients find it through KUBECONFIG, as real ones find the token in a real pod.
+   */
+  async function serviceAccountKubeconfig(pod: V1Pod, dir: string): Promise<string> {
+    const namespace = pod.metadata?.namespace ?? "";
+    const token = await serviceAccountToken(pod);
     const cluster = options.kc.getCurrentCluster();
     const file = join(dir, "kubeconfig");
     writeFileSync(
@@ -186,7 +196,7 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
             },
           },
         ],
-        users: [{ name: "sa", user: { token: token.status?.token } }],
+        users: [{ name: "sa", user: { token } }],
         contexts: [{ name: "c", context: { cluster: "c", user: "sa", namespace } }],
         "current-context": "c",
       }),
@@ -227,6 +237,27 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
         const cm = await core.readNamespacedConfigMap({ name: volume.configMap.name ?? "", namespace });
         const data = Object.fromEntries(Object.entries(cm.data ?? {}).map(([k, v]) => [k, Buffer.from(v)]));
         project(dir, data, volume.configMap.items, volume.configMap.defaultMode ?? 0o644);
+      }
+      for (const source of volume.projected?.sources ?? []) {
+        // As the kubelet: the token is requested for the pod's ServiceAccount; a configMap
+        // source is read like a configMap volume; the downward API gives the namespace.
+        if (source.serviceAccountToken) {
+          writeFileSync(join(dir, source.serviceAccountToken.path), await serviceAccountToken(pod), {
+            mode: 0o600,
+          });
+        }
+        if (source.configMap) {
+          const cm = await core.readNamespacedConfigMap({ name: source.configMap.name ?? "", namespace });
+          const data = Object.fromEntries(Object.entries(cm.data ?? {}).map(([k, v]) => [k, Buffer.from(v)]));
+          project(dir, data, source.configMap.items, 0o644);
+        }
+        for (const item of source.downwardAPI?.items ?? []) {
+          if (item.fieldRef?.fieldPath !== "metadata.namespace")
+            throw new Error(
+              `downward API field ${item.fieldRef?.fieldPath ?? "?"} is not supported by the test pod runner`,
+            );
+          writeFileSync(join(dir, item.path), namespace, { mode: 0o644 });
+        }
       }
       if (volume.secret) {
         // As the kubelet: read with the runner's (admin) credentials, not the pod's.
@@ -314,12 +345,20 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
       ...(behaviour.scenario !== undefined && { HUBMIRROR_FIXTURE_SCENARIO: behaviour.scenario }),
       ...(behaviour.delayMs !== undefined && { HUBMIRROR_FIXTURE_DELAY_MS: String(behaviour.delayMs) }),
     };
+    const tokenVolumes = new Set(
+      (pod.spec?.volumes ?? [])
+        .filter((v) => v.projected?.sources?.some((source) => source.serviceAccountToken !== undefined))
+        .map((v) => v.name),
+    );
+    const hasToken = (c: V1Container) =>
+      pod.spec?.automountServiceAccountToken !== false ||
+      (c.volumeMounts ?? []).some((m) => tokenVolumes.has(m.name));
     const exits = await Promise.all(
       containers.map((c) =>
         runContainer(
           c,
           volumes,
-          c.name === "reporter" ? { KUBECONFIG: kubeconfig } : fixtureEnv,
+          { ...(hasToken(c) && { KUBECONFIG: kubeconfig }), ...(c.name === "reporter" ? {} : fixtureEnv) },
           `${logBase}.${c.name}.log`,
           c.name === "reporter" ? undefined : behaviour.killAfterMs,
         ),
