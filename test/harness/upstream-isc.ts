@@ -8,9 +8,18 @@ import type { ReleaseStream } from "./upstream-release.ts";
 export type AdditionalImageName = "multiArch" | "digestPinned" | "tagOnly" | "missing";
 
 export interface ImageSetParts {
-  /** A channel range of the release stream (default: the whole stream, `graph: true`). */
+  /**
+   * A channel range of the release stream (default: the whole stream, `graph: true`), or with
+   * `byTag` one release named by its tag in `platform.release` (no channel, no graph).
+   */
   readonly release?:
-    boolean | { readonly minVersion?: string; readonly maxVersion?: string; readonly graph?: boolean };
+    | boolean
+    | {
+        readonly minVersion?: string;
+        readonly maxVersion?: string;
+        readonly graph?: boolean;
+        readonly byTag?: string;
+      };
   /** Operator packages from the catalog (default: `demo-operator` of the upstream's catalog). */
   readonly operators?:
     | boolean
@@ -52,17 +61,22 @@ export function imageSetConfig(
   } = {};
   if (parts.release !== undefined && parts.release !== false) {
     const r = parts.release === true ? {} : parts.release;
-    mirror.platform = {
-      channels: [
-        {
-          name: release.channel,
-          type: "ocp",
-          minVersion: r.minVersion ?? release.versions[0]?.version,
-          maxVersion: r.maxVersion ?? release.versions.at(-1)?.version,
-        },
-      ],
-      graph: r.graph ?? true,
-    };
+    const byTag = release.versions.find((v) => v.version === r.byTag);
+    if (r.byTag !== undefined && byTag === undefined) throw new Error(`no release ${r.byTag} upstream`);
+    mirror.platform =
+      byTag !== undefined
+        ? { release: byTag.reference, graph: r.graph ?? false }
+        : {
+            channels: [
+              {
+                name: release.channel,
+                type: "ocp",
+                minVersion: r.minVersion ?? release.versions[0]?.version,
+                maxVersion: r.maxVersion ?? release.versions.at(-1)?.version,
+              },
+            ],
+            graph: r.graph ?? true,
+          };
   }
   if (parts.operators !== undefined && parts.operators !== false) {
     const o = parts.operators === true ? {} : parts.operators;
