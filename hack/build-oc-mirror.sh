@@ -124,7 +124,7 @@ build_line() {
   # The replaced module is verified by the checksum database like any new go.sum line;
   # microlib/simple comes from the committed file proxy and is verified against oc-mirror's go.sum.
   (cd "$mod" && go mod edit -replace "$replace" &&
-    GOPROXY="file://$hack/oc-mirror/goproxy,$(go env GOPROXY)" GOFLAGS=-mod=mod CGO_ENABLED=0 \
+    GOPROXY="file://$hack/oc-mirror/goproxy,$(go env GOPROXY)" GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0 \
       go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$work/oc-mirror" ./cmd/oc-mirror)
   mkdir -p "$out"
   mv "$work/oc-mirror" "$out/oc-mirror"
