@@ -41,20 +41,27 @@ let upstream: OfflineUpstream;
 let target: TestRegistry;
 let authFile = "";
 const clients: RegistryClient[] = [];
+const stops: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "hubmirror-harness-ocmirror-"));
-  [upstream, target] = await Promise.all([
+  const [u, t] = await Promise.allSettled([
     startUpstream(join(dir, "upstream")),
     startRegistry(join(dir, "target"), "target"),
   ]);
+  if (u.status === "fulfilled") stops.push(() => u.value.stop());
+  if (t.status === "fulfilled") stops.push(() => t.value.stop());
+  if (u.status === "rejected") throw u.reason;
+  if (t.status === "rejected") throw t.reason;
+  upstream = u.value;
+  target = t.value;
   authFile = mergeAuthFiles(join(dir, "auth.json"), [upstream.source.authFile, target.authFile]);
 }, 120_000);
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
-  await target.stop();
-  await upstream.stop();
+  for (const stop of stops) await stop();
+  if (dir === "") return;
   if (keep) console.log(`oc-mirror runs kept in ${dir}`);
   else rmSync(dir, { recursive: true, force: true });
 });
@@ -252,9 +259,23 @@ describe.each<OcMirrorLine>(["4.20", "5.x"])(
       const idms = readFileSync(join(run.workingDir, "cluster-resources", "idms-oc-mirror.yaml"), "utf8");
       expect(idms).toContain("name: idms-release-0");
       expect(idms).toContain(`source: ${upstream.source.host}/openshift-release-dev/ocp-v4.0-art-dev`);
-      // Only the upstream's servers were asked (graph, then one signature per release).
-      const asked = upstream.requests().map((r) => r.path);
-      expect(asked).toContain("/api/upgrades_info/v1/graph");
+      // oc-mirror asked the upstream's update graph (UPDATE_URL_OVERRIDE) and fetched every
+      // release's signature from OCP_SIGNATURE_URL (the dry run did; the run reused them from
+      // working-dir/signatures/).
+      const asked = upstream.requests();
+      expect(asked).toContainEqual(
+        expect.objectContaining({
+          path: "/api/upgrades_info/v1/graph",
+          query: expect.objectContaining({ channel: "stable-4.19", arch: "amd64" }) as unknown,
+          status: 200,
+        }),
+      );
+      for (const v of upstream.release.versions) {
+        expect(asked.map((r) => r.path)).toContain(
+          `/pub/openshift-v4/signatures/openshift/release/sha256=${v.digest.slice(7)}/signature-1`,
+        );
+      }
+      expect(readdirSync(join(run.workingDir, "signatures"))).toHaveLength(3);
     });
 
     it("reports one missing additional image: exit 8, counts, an errors file", async () => {
@@ -377,6 +398,42 @@ describe.each<OcMirrorLine>(["4.20", "5.x"])(
       expect(
         messages(withRuntimeDir).some((m) => /^✓ +3 \/ 3 release images mirrored successfully$/.test(m)),
       ).toBe(true);
+    });
+
+    it("pushes a catalog pinned by digest under a tag the dry run's mapping does not name", async () => {
+      const workspace = join(dir, line, "catalog-by-digest-workspace");
+      // its own destination path: the full-content test pushed the catalog by tag already
+      const dest = `${destination()}-by-digest`;
+      const parts: ImageSetParts = {
+        operators: {
+          catalog: `${upstream.source.host}/redhat/redhat-operator-index@${upstream.catalog.digest}`,
+        },
+      };
+      const dry = await mirror(line, "catalog-by-digest-dry-run", parts, {
+        dryRun: true,
+        workspace,
+        destination: dest,
+      });
+      expect(dry.exitCode, dry.plain.join("\n")).toBe(0);
+      const mapping = parseMapping(readFileSync(join(dry.workingDir, "dry-run", "mapping.txt"), "utf8"));
+      const catalogRepo = `${dest}/redhat/redhat-operator-index`;
+      const mapped = destinationEntries(mapping.entries, dest).find((e) =>
+        e.destination.startsWith(`${catalogRepo}:`),
+      );
+      // sha256-<32 hex>: the rebuild's tag, not a digest
+      expect(mapped?.destination).toMatch(/:sha256-[0-9a-f]{32}$/);
+      const run = await mirror(line, "catalog-by-digest", parts, { workspace, destination: dest });
+      expect(run.exitCode, run.plain.join("\n")).toBe(0);
+      const repo = catalogRepo.slice(target.host.length + 1);
+      const tags = await client(target).listTags(repo);
+      // sha256-<digest of the filtered catalog>: known only after the mirror pass
+      expect(tags).toHaveLength(1);
+      expect(tags[0]).toMatch(/^sha256-[0-9a-f]{64}$/);
+      expect(mapped?.destination.endsWith(`:${tags[0] ?? ""}`)).toBe(false);
+      const pushed = await client(target).headManifest(repo, tags[0] ?? "");
+      expect(`sha256-${pushed?.digest.slice(7) ?? ""}`).toBe(tags[0]);
+      const cs = readdirSync(join(run.workingDir, "cluster-resources")).filter((f) => f.startsWith("cs-"));
+      expect(cs).toEqual([`cs-redhat-operator-index-sha256-${(tags[0] ?? "").slice(7, 12)}.yaml`]);
     });
 
     it("prints no progress, totals or Results lines with --log-level error", async () => {
