@@ -49,3 +49,6 @@ for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
   helm_stamp="$helm_stamp -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$(echo "$clientgo" | cut -d. -f2)"
 done
 build_cached helm "$cache/helm/$helm" helm helm.sh/helm/v3/cmd/helm "$helm_stamp"
+
+# oc-mirror v2, both lines pinned in hack/oc-mirror/versions (built from source; see the script).
+"$hack/build-oc-mirror.sh"

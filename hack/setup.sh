@@ -11,8 +11,9 @@ hack=$(cd "$(dirname "$0")" && pwd)
 # util-linux: setpriv (kills harness processes with the test runner); skopeo: benchmarks;
 # prometheus: promtool (alert rule tests; Debian has no promtool-only package, and on a
 # systemd host the package also enables a Prometheus server on :9090);
-# lua5.1 + lua-cjson: the Argo CD health check tests.
-packages=(docker-registry apache2-utils openssl util-linux skopeo prometheus lua5.1 lua-cjson)
+# lua5.1 + lua-cjson: the Argo CD health check tests; gnupg: the offline upstream's release
+# signatures (test/harness/gpg.ts); git: fetching oc-mirror's source when no tarball is at hand.
+packages=(docker-registry apache2-utils openssl util-linux skopeo prometheus lua5.1 lua-cjson gnupg git)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -29,5 +30,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-command -v go >/dev/null || { echo "Go is required to build the test control plane (https://go.dev/dl)" >&2; exit 1; }
+command -v go >/dev/null || { echo "Go is required to build the test control plane and oc-mirror (https://go.dev/dl)" >&2; exit 1; }
 QUIET=$quiet "$hack/build-binaries.sh"

@@ -68,3 +68,58 @@ export function kubectlBinary(): string {
   }
   throw new Error("no kubectl found: set KUBECTL to a kubectl 1.31-1.33 binary");
 }
+
+/** An oc-mirror line pinned in hack/oc-mirror/versions. */
+export type OcMirrorLine = "5.x" | "4.20";
+
+export interface OcMirrorPin {
+  readonly line: OcMirrorLine;
+  readonly commit: string;
+  /** The version stamped into the binary (`oc-mirror --v2 version`). */
+  readonly version: string;
+}
+
+/** The oc-mirror lines pinned in hack/oc-mirror/versions, and the default one. */
+export function ocMirrorPins(): {
+  readonly defaultLine: OcMirrorLine;
+  readonly pins: readonly OcMirrorPin[];
+} {
+  const text = readFileSync(join(repoRoot, "hack", "oc-mirror", "versions"), "utf8");
+  const rows = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"))
+    .map((l) => l.split(/\s+/));
+  const isLine = (s: string | undefined): s is OcMirrorLine => s === "5.x" || s === "4.20";
+  const defaultLine = rows.find((r) => r[0] === "default")?.[1];
+  const pins = rows
+    .filter((r) => r.length === 6)
+    .map(([line, commit, version]) => {
+      if (!isLine(line) || commit === undefined || version === undefined) {
+        throw new Error(`hack/oc-mirror/versions: unknown line ${line ?? ""}`);
+      }
+      return { line, commit, version };
+    });
+  if (!isLine(defaultLine)) throw new Error("hack/oc-mirror/versions names no default line");
+  return { defaultLine, pins };
+}
+
+/**
+ * The oc-mirror binary of a line (default: the default line), built by hack/build-oc-mirror.sh
+ * into `$cache/oc-mirror/<commit>/oc-mirror`. HUBMIRROR_OC_MIRROR, if set, is the default line's
+ * binary (nothing is built then).
+ */
+export function ocMirrorBinary(line?: OcMirrorLine): string {
+  const { defaultLine, pins } = ocMirrorPins();
+  const wanted = line ?? defaultLine;
+  const given = process.env.HUBMIRROR_OC_MIRROR;
+  if (wanted === defaultLine && given !== undefined && given !== "") {
+    return executable(given, "HUBMIRROR_OC_MIRROR must name an executable oc-mirror binary");
+  }
+  const pin = pins.find((p) => p.line === wanted);
+  if (pin === undefined) throw new Error(`hack/oc-mirror/versions pins no oc-mirror ${wanted}`);
+  return executable(
+    join(cacheDir(), "oc-mirror", pin.commit, "oc-mirror"),
+    `run \`bash hack/build-oc-mirror.sh\` (or \`bash hack/setup.sh\`) to build oc-mirror ${wanted}`,
+  );
+}

@@ -2,6 +2,8 @@
  * Small but real test images: gzip'd tar layers, OCI configs, per-platform manifests
  * and an image index, pushed with the project's own registry client.
  */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { pack } from "tar-stream";
 import { sha256Digest, type RegistryClient } from "../../src/registry/client.ts";
@@ -39,15 +41,20 @@ export interface PushedImage extends BuiltImage {
   readonly reference: string;
 }
 
-/** A gzip'd tar archive holding the given files (path -> content). */
-export async function tarGz(files: Readonly<Record<string, string>>): Promise<Buffer> {
+/** A tar archive holding the given files (path -> content). */
+export async function tarArchive(files: Readonly<Record<string, string>>): Promise<Buffer> {
   const archive = pack();
   for (const [name, content] of Object.entries(files)) {
     archive.entry({ name, mtime: new Date(0), mode: 0o644 }, content);
   }
   archive.finalize();
   const chunks = (await Array.fromAsync(archive)) as Buffer[];
-  return gzipSync(Buffer.concat(chunks));
+  return Buffer.concat(chunks);
+}
+
+/** A gzip'd tar archive holding the given files (path -> content). */
+export async function tarGz(files: Readonly<Record<string, string>>): Promise<Buffer> {
+  return gzipSync(await tarArchive(files));
 }
 
 function descriptor(mediaType: string, body: Buffer, platform?: Platform): Descriptor {
@@ -65,21 +72,25 @@ export interface ImageSpec {
   /** Extra files in the image's single layer. */
   readonly files?: Readonly<Record<string, string>>;
   readonly labels?: Readonly<Record<string, string>>;
+  /** Further fields of the image configuration's `config` (e.g. Entrypoint, Cmd). */
+  readonly config?: Readonly<Record<string, unknown>>;
 }
 
 export async function buildImage(spec: ImageSpec): Promise<BuiltImage> {
   const platforms = spec.platforms ?? [{ os: "linux", architecture: "amd64" }];
   const manifests: BuiltManifest[] = [];
   for (const platform of platforms) {
-    const layer = await tarGz({
+    const tar = await tarArchive({
       "etc/test-image": `${spec.name} ${platform.os}/${platform.architecture}\n`,
       ...spec.files,
     });
+    const layer = gzipSync(tar);
     const config = json({
       architecture: platform.architecture,
       os: platform.os,
-      config: { Labels: spec.labels ?? {} },
-      rootfs: { type: "layers", diff_ids: [sha256Digest(layer)] },
+      config: { ...spec.config, Labels: spec.labels ?? {} },
+      // diff_ids name the uncompressed layers (OCI image spec, config.md).
+      rootfs: { type: "layers", diff_ids: [sha256Digest(tar)] },
     });
     const body = json({
       schemaVersion: 2,
@@ -124,4 +135,25 @@ export async function pushImage(
   }
   if (image.index) await client.putManifest(repository, tag, MediaType.ociIndex, image.index.body);
   return { ...image, reference: `${client.registry}/${repository}:${tag}` };
+}
+
+/**
+ * Writes a single-platform image as an OCI image layout (oci-layout, index.json, blobs/sha256/)
+ * into `dir`, e.g. for oc-mirror's `working-dir/graph-preparation/`.
+ */
+export function writeOciLayout(dir: string, image: BuiltImage): void {
+  const [manifest] = image.manifests;
+  if (manifest === undefined || image.index !== undefined) {
+    throw new Error("writeOciLayout takes a single-platform image");
+  }
+  const blobs = join(dir, "blobs", "sha256");
+  mkdirSync(blobs, { recursive: true });
+  for (const blob of [...manifest.blobs, manifest.body]) {
+    writeFileSync(join(blobs, sha256Digest(blob).slice("sha256:".length)), blob);
+  }
+  writeFileSync(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  writeFileSync(
+    join(dir, "index.json"),
+    JSON.stringify({ schemaVersion: 2, manifests: [descriptor(MediaType.ociManifest, manifest.body)] }),
+  );
 }
