@@ -10,7 +10,7 @@
 #                             checkout (repository root or its v2 module) of the default line's commit
 #   <repo>/../shared/oc-mirror/src/<tarball>
 #   git clone https://github.com/openshift/oc-mirror at the pinned commit
-# HUBMIRROR_OC_MIRROR_LINES picks the lines to build (default: all of them, e.g. "4.20 5.x").
+# HUBMIRROR_OC_MIRROR_LINES picks the lines to build (default: all of them, e.g. "4.20 5").
 set -euo pipefail
 hack=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$hack")

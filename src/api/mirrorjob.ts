@@ -117,16 +117,56 @@ const registry = z
   .strict()
   .describe("The private registry the images are mirrored into.");
 
+const httpsUrl = (description: string) =>
+  pattern(z.string().min(1).max(2048), "^https?://[^\\s]+$", "must be an http:// or https:// URL").describe(
+    description,
+  );
+
+/**
+ * Where oc-mirror finds what it needs to mirror releases, for hubs that do not (or may not)
+ * reach Red Hat's services: oc-mirror's environment variables UPDATE_URL_OVERRIDE,
+ * OCP_SIGNATURE_URL and OCP_SIGNATURE_VERIFICATION_PK, and the update graph data image.
+ */
+const releaseSource = z
+  .object({
+    updateGraphURL: httpsUrl(
+      "Update graph (Cincinnati) API that lists the release channels, e.g. a local OpenShift Update Service: " +
+        "https://updates.example.com/api/upgrades_info/v1/graph (oc-mirror's UPDATE_URL_OVERRIDE; default Red Hat's). " +
+        "Its certificate must be trusted through source.caBundleRef.",
+    ).optional(),
+    signatureURL: httpsUrl(
+      "Where release signatures are served, as sha256=<digest>/signature-1 below this URL, e.g. a mirror of " +
+        "https://mirror.openshift.com/pub/openshift-v4/signatures/openshift/release/ (oc-mirror's OCP_SIGNATURE_URL; a missing trailing / is added).",
+    ).optional(),
+    signatureKeyRef: configMapKeyRef(
+      "A ConfigMap holding the armored GPG public key that signs the releases (oc-mirror's OCP_SIGNATURE_VERIFICATION_PK; default Red Hat's key, built into oc-mirror).",
+      "verification-key.asc",
+    ).optional(),
+    graphImage: imageReference(
+      "The update graph data image mirrored with platform.graph: true when updateGraphURL is set (oc-mirror builds it only from Red Hat's service), " +
+        "e.g. one an earlier run mirrored: <registry.url>/openshift/graph-image:latest. Pulled with the source credentials before oc-mirror starts.",
+    ).optional(),
+  })
+  .strict()
+  .describe(
+    "Where release channels, signatures and the update graph image come from (semi-connected and offline hubs).",
+  );
+
 const source = z
   .object({
     pullSecretRef: secretRef(
       "Secret (type kubernetes.io/dockerconfigjson) with credentials for the source registries, e.g. the Red Hat pull secret.",
     ).optional(),
     caBundleRef: configMapKeyRef(
-      "A ConfigMap holding PEM CA certificates to trust for the source registries.",
+      "A ConfigMap holding PEM CA certificates to trust for the source registries, the update graph and the signature server.",
       "ca-bundle.crt",
     ).optional(),
     tlsVerify,
+    release: releaseSource.optional(),
+    registriesConfRef: configMapKeyRef(
+      "A ConfigMap holding a containers registries.conf (v2) whose mirrors oc-mirror pulls through (oc-mirror's CONTAINERS_REGISTRIES_CONF).",
+      "registries.conf",
+    ).optional(),
   })
   .strict()
   .describe("Where the images come from.");
@@ -182,7 +222,19 @@ const mirror = z
     imageTimeout: duration(
       "Time allowed to copy one image (--image-timeout, oc-mirror's default 10m).",
     ).optional(),
-    logLevel: z.enum(["info", "debug", "trace", "error"]).default("info").describe("oc-mirror log level."),
+    logLevel: z
+      .enum(["info", "debug", "trace", "error"])
+      .default("info")
+      .describe(
+        "oc-mirror log level. error shows only errors in the run's log; oc-mirror still runs at info, whose lines the reporter reads for progress and results.",
+      ),
+    line: z
+      .enum(["4.20", "5"])
+      .optional()
+      .describe(
+        "The oc-mirror release line the image runs: 4.20 or 5 (default: the operator's, HUBMIRROR_OC_MIRROR_LINE, which goes with its default image). " +
+          "The operator refuses fields the line does not know and works around the line's known bugs.",
+      ),
     resources: z
       .object({
         requests: maxProperties(z.record(z.string().max(253), quantity("A resource request.")), 16)

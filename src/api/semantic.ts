@@ -23,8 +23,49 @@ export function semanticErrors(spec: MirrorJobSpec): FieldError[] {
   return errors;
 }
 
+/**
+ * Fields that name files inside the oc-mirror container. The operator mounts no such files
+ * (a run sees only its workspace, cache and inputs), so oc-mirror would silently drop a
+ * CatalogSource template and fail to collect a local chart: refused up front instead.
+ */
+function containerFileErrors(isc: ImageSetConfiguration, at: string): FieldError[] {
+  const noFiles = "names a file inside the oc-mirror container, and the operator mounts no such file";
+  return [
+    ...(isc.mirror.operators ?? []).flatMap((op, i) =>
+      op.targetCatalogSourceTemplate === undefined
+        ? []
+        : [
+            {
+              field: `${at}.mirror.operators[${i}].targetCatalogSourceTemplate`,
+              message: `${noFiles}: leave it out (the generated CatalogSource is applied as oc-mirror writes it)`,
+            },
+          ],
+    ),
+    ...(isc.mirror.helm?.local ?? []).map((_, i) => ({
+      field: `${at}.mirror.helm.local[${i}]`,
+      message: `a local chart ${noFiles}: mirror the chart from a repository (mirror.helm.repositories)`,
+    })),
+    ...(isc.mirror.helm?.repositories ?? []).flatMap((repo, r) =>
+      repo.charts.flatMap((chart, c) =>
+        chart.path === undefined
+          ? []
+          : [
+              {
+                field: `${at}.mirror.helm.repositories[${r}].charts[${c}].path`,
+                message: `${noFiles}: leave it out`,
+              },
+            ],
+      ),
+    ),
+  ];
+}
+
 /** Semantic errors of an ImageSetConfiguration; `at` names where it came from. */
 export function imageSetErrors(isc: ImageSetConfiguration, at: string): FieldError[] {
+  return [...containerFileErrors(isc, at), ...blockedImageErrors(isc, at)];
+}
+
+function blockedImageErrors(isc: ImageSetConfiguration, at: string): FieldError[] {
   return (isc.mirror.blockedImages ?? []).flatMap((blocked, i) => {
     try {
       // JavaScript's RegExp stands in for Go's RE2 here: both reject unbalanced groups,

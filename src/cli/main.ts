@@ -7,6 +7,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { configFromEnv, runManager } from "./manager.ts";
 import { mergeAuth } from "./merge-auth.ts";
+import { pullOci } from "./pull-oci.ts";
 import { report } from "./report.ts";
 
 const USAGE = `usage: hub-mirror-operator <command>
@@ -15,6 +16,7 @@ commands:
   manager     run the operator (configuration from HUBMIRROR_* environment variables)
   report      run a mirror Job's reporter (started by the operator, not by hand)
   merge-auth  merge dockerconfigjson files into oc-mirror's authfile (a mirror Job's init container)
+  pull-oci    copy an image into an OCI layout folder (a mirror Job's init container, for graph: true)
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -43,6 +45,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return report(rest);
     case "merge-auth":
       return mergeAuth(rest);
+    case "pull-oci":
+      return pullOci(rest);
     case undefined:
     case "help":
     case "--help":

@@ -3,6 +3,7 @@
  * MirrorJob controller, run only while this replica leads. Configuration comes from the
  * environment (the Helm chart sets it); bad values stop the process with a message.
  */
+import { OC_MIRROR_LINES } from "../ocmirror/lines.ts";
 import { hostname } from "node:os";
 import { readFileSync } from "node:fs";
 import type { KubeConfig } from "@kubernetes/client-node";
@@ -33,6 +34,7 @@ const configSchema = z.object({
   healthPort: z.number().int().min(0).max(65535),
   operatorImage: z.string().min(1),
   defaultOcMirrorImage: z.string().min(1),
+  defaultOcMirrorLine: z.enum(OC_MIRROR_LINES),
   storageClassName: z.string().min(1).optional(),
   heartbeatTimeoutSeconds: z.number().int().min(5),
   workers: z.number().int().min(1).max(32),
@@ -63,6 +65,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ManagerConfig {
     operatorImage: env.HUBMIRROR_OPERATOR_IMAGE ?? "ghcr.io/hubmirror/hub-mirror-operator:latest",
     defaultOcMirrorImage:
       env.HUBMIRROR_OC_MIRROR_IMAGE ?? "registry.redhat.io/openshift4/oc-mirror-plugin-rhel9:v4.20",
+    defaultOcMirrorLine: env.HUBMIRROR_OC_MIRROR_LINE ?? "4.20",
     storageClassName: env.HUBMIRROR_STORAGE_CLASS,
     heartbeatTimeoutSeconds: int("HUBMIRROR_HEARTBEAT_TIMEOUT_SECONDS", 120),
     workers: int("HUBMIRROR_WORKERS", 2),
@@ -104,6 +107,7 @@ export async function runManager(config: ManagerConfig, kc: KubeConfig, logger: 
     settings: {
       operatorImage: config.operatorImage,
       defaultOcMirrorImage: config.defaultOcMirrorImage,
+      defaultOcMirrorLine: config.defaultOcMirrorLine,
       heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds,
       applyNamespaces: config.applyNamespaces,
       ...(config.storageClassName !== undefined && { storageClassName: config.storageClassName }),

@@ -8,7 +8,7 @@
  * different users (another image, no shared fsGroup), and the volume is mounted only into this
  * container and, read-only, into oc-mirror's. Nothing it prints quotes a credential.
  */
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { AuthFileError, mergeAuthFiles, readDockerConfigAuths } from "../job/auth.ts";
 
@@ -42,6 +42,7 @@ export function mergeAuth(argv: readonly string[]): number {
     }
   }
   const merged = mergeAuthFiles(configs);
+  mkdirSync(dirname(out), { recursive: true, mode: 0o755 });
   // Atomically: oc-mirror never sees a half-written file.
   const tmp = join(dirname(out), `.${String(process.pid)}.tmp`);
   writeFileSync(tmp, merged, { mode: 0o444 });

@@ -30,6 +30,7 @@ export async function report(argv: readonly string[]): Promise<number> {
     workspace: required("workspace"),
     registry: required("registry"),
     heartbeatTimeoutSeconds: Number(f.get("heartbeat-timeout") ?? "120"),
+    echoLevel: f.get("echo-level") === "error" ? "error" : "all",
     echo: (line) => {
       process.stdout.write(`${line}\n`);
     },

@@ -4,7 +4,8 @@
  */
 import type { MirrorJobSpec } from "../api/mirrorjob.ts";
 import { AUTH_FILE_NAME } from "./auth.ts";
-import { MOUNTS } from "./mounts.ts";
+import { workspacePaths } from "../ocmirror/workspace.ts";
+import { MOUNTS, STATE_DIR } from "./mounts.ts";
 
 /** oc-mirror's default port for its local cache registry; the test pod runner rewrites it. */
 export const OC_MIRROR_PORT = 55000;
@@ -32,12 +33,16 @@ export function ocMirrorArgs(spec: MirrorJobSpec): string[] {
     ...(m.retryDelay !== undefined ? ["--retry-delay", m.retryDelay] : []),
     ...(m.imageTimeout !== undefined ? ["--image-timeout", m.imageTimeout] : []),
     "--log-level",
-    m.logLevel,
+    // The reporter reads oc-mirror's info lines (totals, copies, results): `error` is applied
+    // to what the reporter echoes instead (see the reporter's --echo-level).
+    m.logLevel === "error" ? "info" : m.logLevel,
     `--dest-tls-verify=${String(spec.registry.tlsVerify)}`,
     `--src-tls-verify=${String(spec.source.tlsVerify)}`,
     `docker://${spec.registry.url}`,
   ];
 }
+
+const WORKING_DIR = workspacePaths(MOUNTS.workspace);
 
 /**
  * The oc-mirror container runs this POSIX shell wrapper around oc-mirror. It runs a
@@ -46,19 +51,28 @@ export function ocMirrorArgs(spec: MirrorJobSpec): string[] {
  * the state folder the reporter reads; the reporter treats a stale heartbeat without an
  * exit code as a crash (the whole container was killed). oc-mirror's output goes to a
  * file the reporter follows and echoes, so `kubectl logs -c reporter` shows it.
+ *
+ * Between the passes it removes what is not the mirror pass's own: the cluster resources a
+ * 5.x dry run writes, and the errors files of earlier runs (5.x keeps logs/ across runs), so
+ * the reporter collects this run's and no other's. A dry run is not read-only: it contacts
+ * the target with the push credentials (and, without an update graph of the user's, builds
+ * and pushes the graph image), which is why it runs in this pod and nowhere else.
  */
 export const WRAPPER_SCRIPT = `set -u
 umask 0022
-state="${MOUNTS.workspace}/.hubmirror"
+state="${STATE_DIR}"
 mkdir -p "$state"
-rm -f "$state"/*.exit "$state"/*.out "$state"/mapping.txt
+rm -f "$state"/*.exit "$state"/*.out "$state"/mapping.txt "$state"/mirror.started
 ( while :; do date +%s > "$state/heartbeat"; sleep 5; done ) &
 beat=$!
 oc-mirror "$@" --dry-run > "$state/dry-run.out" 2>&1
 code=$?
 echo "$code" > "$state/dry-run.exit"
 if [ "$code" -ne 0 ]; then kill "$beat"; exit "$code"; fi
-cp "${MOUNTS.workspace}/working-dir/dry-run/mapping.txt" "$state/mapping.txt" 2>/dev/null || : > "$state/mapping.txt"
+cp "${WORKING_DIR.mapping}" "$state/mapping.txt" 2>/dev/null || : > "$state/mapping.txt"
+rm -rf "${WORKING_DIR.clusterResources}"
+rm -f "${WORKING_DIR.logs}"/mirroring_errors_*.txt
+date +%s > "$state/mirror.started"
 oc-mirror "$@" > "$state/mirror.out" 2>&1
 code=$?
 echo "$code" > "$state/mirror.exit"

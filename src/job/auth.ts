@@ -13,8 +13,12 @@ export type DockerAuths = Readonly<Record<string, Readonly<Record<string, unknow
 /** The key of a kubernetes.io/dockerconfigjson Secret, and the file name it is mounted as. */
 export const DOCKER_CONFIG_KEY = ".dockerconfigjson";
 
-/** The merged authfile's name in the auth volume (argv.ts passes it to --authfile). */
-export const AUTH_FILE_NAME = "auth.json";
+/**
+ * The merged authfile's path in the auth volume (argv.ts passes it to --authfile). It is
+ * where containers/image looks under `$XDG_RUNTIME_DIR` too, which the oc-mirror container
+ * points at the volume: oc-mirror resolves a release given by tag without --authfile.
+ */
+export const AUTH_FILE_NAME = "containers/auth.json";
 
 export class AuthFileError extends Error {
   override readonly name = "AuthFileError";

@@ -8,6 +8,7 @@ import { specFieldOfRefusal } from "./spec-fields.ts";
 
 const settings: JobSettings = {
   defaultOcMirrorImage: "registry.example.com/oc-mirror:4.20",
+  defaultOcMirrorLine: "4.20",
   operatorImage: "registry.example.com/hub-mirror-operator:1",
   heartbeatTimeoutSeconds: 120,
 };
@@ -47,7 +48,7 @@ describe("ocMirrorArgs", () => {
       "--cache-dir",
       "/hubmirror/cache",
       "--authfile",
-      "/hubmirror/auth/auth.json",
+      "/hubmirror/auth/containers/auth.json",
       "--port",
       "55000",
       "--parallel-images",
@@ -188,7 +189,11 @@ describe("buildRunObjects", () => {
     expect(mergeAuth).toMatchObject({
       name: "merge-auth",
       image: settings.operatorImage,
-      args: ["merge-auth", "--out=/hubmirror/auth/auth.json", "/hubmirror/secrets/push/.dockerconfigjson"],
+      args: [
+        "merge-auth",
+        "--out=/hubmirror/auth/containers/auth.json",
+        "/hubmirror/secrets/push/.dockerconfigjson",
+      ],
     });
     expect(mergeAuth?.command).toBeUndefined();
     expect(mergeAuth?.volumeMounts).toEqual([
@@ -201,7 +206,7 @@ describe("buildRunObjects", () => {
       mountPath: "/hubmirror/auth",
       readOnly: true,
     });
-    expect(ocMirror?.args).toContain("/hubmirror/auth/auth.json");
+    expect(ocMirror?.args).toContain("/hubmirror/auth/containers/auth.json");
     for (const c of [ocMirror, reporter]) {
       expect(c?.volumeMounts?.map((m) => m.name)).not.toContain("push-secret");
     }
@@ -224,7 +229,7 @@ describe("buildRunObjects", () => {
     });
     expect(withSource?.initContainers?.[0]?.args).toEqual([
       "merge-auth",
-      "--out=/hubmirror/auth/auth.json",
+      "--out=/hubmirror/auth/containers/auth.json",
       "/hubmirror/secrets/source/.dockerconfigjson",
       "/hubmirror/secrets/push/.dockerconfigjson",
     ]);

@@ -29,6 +29,8 @@ import { API_VERSION, KIND, type MirrorJobSpec } from "../api/mirrorjob.ts";
 import { WRAPPER_SCRIPT, ocMirrorArgs } from "./argv.ts";
 import { AUTH_FILE_NAME, DOCKER_CONFIG_KEY } from "./auth.ts";
 import { MOUNTS, STATE_DIR } from "./mounts.ts";
+import type { OcMirrorLine } from "../ocmirror/lines.ts";
+import { workspacePaths } from "../ocmirror/workspace.ts";
 import { mirrorJobNames, runLabels, runNames } from "./names.ts";
 
 /** The parts of a MirrorJob the builders read. */
@@ -42,6 +44,8 @@ export interface MirrorJobRef {
 export interface JobSettings {
   /** oc-mirror image when spec.mirror.image is unset. */
   readonly defaultOcMirrorImage: string;
+  /** The oc-mirror release line of that image (and of images whose MirrorJob does not say). */
+  readonly defaultOcMirrorLine: OcMirrorLine;
   /** This project's image; its `report` and `merge-auth` subcommands run in the Job's pod. */
   readonly operatorImage: string;
   /** Default StorageClass for the cache and workspace volumes (unset: the cluster's default). */
@@ -239,6 +243,10 @@ function buildJob(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): V1Jo
         ? []
         : [{ name, configMap: { name: ref.name, items: [{ key: ref.key, path: "ca.crt" }] } }],
     ),
+    ...configFileVolumes(spec).map(([name, , ref, file]): V1Volume => ({
+      name,
+      configMap: { name: ref.name, items: [{ key: ref.key, path: file }] },
+    })),
     // The reporter's identity, and only the reporter's (see the pod's automountServiceAccountToken).
     serviceAccountTokenVolume,
   ];
@@ -252,6 +260,7 @@ function buildJob(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): V1Jo
     ...caVolumes.flatMap(([name, mountPath, ref]) =>
       ref === undefined ? [] : [{ name, mountPath, readOnly: true }],
     ),
+    ...configFileVolumes(spec).map(([name, mountPath]) => ({ name, mountPath, readOnly: true })),
   ];
   const caDirs = caVolumes.filter(([, , ref]) => ref !== undefined).map(([, path]) => path);
   const mergeAuth: V1Container = {
@@ -282,6 +291,9 @@ function buildJob(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): V1Jo
         ? // Go reads every directory listed here (and no system default then): keep the usual ones.
           [{ name: "SSL_CERT_DIR", value: ["/etc/pki/tls/certs", "/etc/ssl/certs", ...caDirs].join(":") }]
         : []),
+      // containers/image finds the authfile here too (a release given by tag is resolved without --authfile).
+      { name: "XDG_RUNTIME_DIR", value: MOUNTS.auth },
+      ...releaseSourceEnv(spec),
       ...proxyEnv(spec),
     ],
     volumeMounts: mounts,
@@ -304,6 +316,7 @@ function buildJob(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): V1Jo
       `--result-configmap=${names.result}`,
       `--registry=${spec.registry.url}`,
       `--heartbeat-timeout=${String(settings.heartbeatTimeoutSeconds)}`,
+      `--echo-level=${spec.mirror.logLevel === "error" ? "error" : "all"}`,
     ],
     volumeMounts: [
       { name: "workspace", mountPath: MOUNTS.workspace, readOnly: true },
@@ -339,12 +352,99 @@ function buildJob(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): V1Jo
           ...(spec.mirror.nodeSelector !== undefined && { nodeSelector: spec.mirror.nodeSelector }),
           ...(spec.mirror.tolerations !== undefined && { tolerations: spec.mirror.tolerations }),
           volumes,
-          initContainers: [mergeAuth],
+          initContainers: [mergeAuth, ...graphImageContainer(spec, run.imageSet, settings, caDirs)],
           containers: [ocMirror, reporter],
         },
       },
     },
   };
+}
+
+/** ConfigMap keys mounted as files for oc-mirror: [volume, mount path, reference, file name]. */
+function configFileVolumes(spec: MirrorJobSpec): [string, string, { name: string; key: string }, string][] {
+  const key = spec.source.release?.signatureKeyRef;
+  const conf = spec.source.registriesConfRef;
+  return [
+    ...(key !== undefined
+      ? [["release-key", MOUNTS.releaseKey, key, "key.asc"] as [string, string, typeof key, string]]
+      : []),
+    ...(conf !== undefined
+      ? [
+          ["registries-conf", MOUNTS.registriesConf, conf, "registries.conf"] as [
+            string,
+            string,
+            typeof conf,
+            string,
+          ],
+        ]
+      : []),
+  ];
+}
+
+/** oc-mirror's settings for where releases come from (spec.source.release, registriesConfRef). */
+function releaseSourceEnv(spec: MirrorJobSpec): V1EnvVar[] {
+  const release = spec.source.release;
+  const signatureURL = release?.signatureURL;
+  return [
+    ...(release?.updateGraphURL !== undefined
+      ? [{ name: "UPDATE_URL_OVERRIDE", value: release.updateGraphURL }]
+      : []),
+    // oc-mirror appends "sha256=<hex>/signature-1" to it as it is.
+    ...(signatureURL !== undefined
+      ? [{ name: "OCP_SIGNATURE_URL", value: signatureURL.endsWith("/") ? signatureURL : `${signatureURL}/` }]
+      : []),
+    ...(release?.signatureKeyRef !== undefined
+      ? [{ name: "OCP_SIGNATURE_VERIFICATION_PK", value: `${MOUNTS.releaseKey}/key.asc` }]
+      : []),
+    ...(spec.source.registriesConfRef !== undefined
+      ? [{ name: "CONTAINERS_REGISTRIES_CONF", value: `${MOUNTS.registriesConf}/registries.conf` }]
+      : []),
+  ];
+}
+
+/**
+ * With `graph: true` and an update graph of the user's (UPDATE_URL_OVERRIDE), oc-mirror does
+ * not build the graph image: it reads it from `working-dir/graph-preparation`. This init
+ * container copies spec.source.release.graphImage there (with the merged credentials).
+ */
+export function needsGraphImage(spec: MirrorJobSpec, imageSet: ImageSetConfiguration): boolean {
+  return imageSet.mirror.platform?.graph === true && spec.source.release?.updateGraphURL !== undefined;
+}
+
+function graphImageContainer(
+  spec: MirrorJobSpec,
+  imageSet: ImageSetConfiguration,
+  settings: JobSettings,
+  caDirs: readonly string[],
+): V1Container[] {
+  const graphImage = spec.source.release?.graphImage;
+  if (!needsGraphImage(spec, imageSet) || graphImage === undefined) return [];
+  return [
+    {
+      name: "pull-graph-image",
+      image: settings.operatorImage,
+      args: [
+        "pull-oci",
+        `--image=${graphImage}`,
+        `--layout=${workspacePaths(MOUNTS.workspace).graphPreparation}`,
+        `--authfile=${MOUNTS.auth}/${AUTH_FILE_NAME}`,
+        ...caDirs.map((dir) => `--ca-dir=${dir}`),
+        `--tls-verify=${String(spec.source.tlsVerify)}`,
+      ],
+      volumeMounts: [
+        { name: "workspace", mountPath: MOUNTS.workspace },
+        { name: "auth", mountPath: MOUNTS.auth, readOnly: true },
+        ...(spec.source.caBundleRef !== undefined
+          ? [{ name: "source-ca", mountPath: MOUNTS.sourceCa, readOnly: true }]
+          : []),
+        ...(spec.registry.caBundleRef !== undefined
+          ? [{ name: "registry-ca", mountPath: MOUNTS.registryCa, readOnly: true }]
+          : []),
+      ],
+      securityContext: RESTRICTED_CONTAINER,
+      resources: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "512Mi" } },
+    },
+  ];
 }
 
 /** Where Kubernetes clients look for the in-cluster identity (token, CA, namespace). */

@@ -18,6 +18,10 @@ export const MOUNTS = {
   sourceSecret: `${MOUNT_ROOT}/secrets/source`,
   registryCa: `${MOUNT_ROOT}/ca/registry`,
   sourceCa: `${MOUNT_ROOT}/ca/source`,
+  /** spec.source.release.signatureKeyRef, as `key.asc`. */
+  releaseKey: `${MOUNT_ROOT}/release-key`,
+  /** spec.source.registriesConfRef, as `registries.conf`. */
+  registriesConf: `${MOUNT_ROOT}/registries`,
 } as const;
 
 /** The reporter reads the wrapper's exit codes, heartbeat and output here. */

@@ -125,7 +125,8 @@ export function decodeExitCode(code: number | null, signal?: string | null): Dec
   }
   if (release) {
     parts.push(
-      "release images failed, which cancels the remaining copies; exit code 2 is also what a Go panic returns, so look for 'panic:' in the log to tell them apart",
+      "release images could not be collected or copied (the update graph, a release payload or its signature), which stops the run; " +
+        "a Go panic exits 2 too, so look for 'panic:' in the log to tell them apart",
     );
   }
   const partialCats = failedCategories.filter((c) => c !== "release");

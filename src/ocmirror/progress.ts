@@ -19,6 +19,7 @@
  *                                                               batch/concurrent_chan_worker.go (logResults)
  * - `📄 list of all images for mirroring in : <path>`          cli/dryrun.go
  * - `mirror time     : 1m2.5s`                                 cli/executor.go (Run)
+ * - `[ERROR] : [Executor] collection error: <why>`             cli/executor.go (RunMirrorToMirror)
  *
  * Every line's text becomes `lastMessage`, sanitised: ANSI codes and control characters
  * removed, anything that looks like a credential replaced with `***`, at most 1024 characters.
@@ -58,6 +59,7 @@ export type ProgressEvent = EventBase &
       }
     | { readonly kind: "dryRunMapping"; readonly path: string }
     | { readonly kind: "mirrorTime"; readonly duration: string; readonly seconds?: number }
+    | { readonly kind: "collectionError"; readonly error: string }
     | { readonly kind: "message" }
   );
 
@@ -78,6 +80,8 @@ export interface Progress {
   readonly results: Partial<Record<Category, CategoryCounts>>;
   /** oc-mirror's own run time, as printed (Go duration), once it has finished. */
   readonly mirrorTime?: string;
+  /** Why oc-mirror could not collect the images (then it copied none). */
+  readonly collectionError?: string;
 }
 
 export const STAGE_COLLECTING = "collecting";
@@ -138,7 +142,11 @@ export function sanitizeMessage(text: string, max = MAX_MESSAGE_LENGTH): string 
 
 const LINE = /^(\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2})\s+\[(INFO|WARN|ERROR|DEBUG|TRACE)\]\s+:\s?(.*)$/;
 const WORKFLOW = /workflow mode: (\S+(?: \/ \S+)?)/;
-const TOTAL = /images to (?:copy|delete) (\d+)/;
+// Only the batch's own line ("📌 images to copy 20 "): at debug level the collectors also print
+// "[CollectAll] total release images to copy 10", a per-category count that is not the total.
+const TOTAL = /^(?:\u{1F4CC}\s*)?images to (?:copy|delete) (\d+)\s*$/u;
+// A collection failure: nothing is copied, no Results follow (internal/pkg/cli/executor.go).
+const COLLECTION_ERROR = /^\[Executor\] collection error: (.*)$/;
 const SUCCESS = /^Success (?:copying|deleting) (\S+) \u27a1\ufe0f?\s*(.*)$/;
 const FAILED = /^Failed to (?:copy|delete) (\S+) (\S+)$/;
 const RESULT = /^[✓✗]\s+(\d+) \/ (\d+) (release|operator|additional|helm) images (?:mirrored|deleted)\b/;
@@ -210,6 +218,8 @@ function classify(msg: string, level: LogLevel | undefined): ProgressEvent | { r
   }
   m = MAPPING.exec(msg);
   if (m) return { kind: "dryRunMapping", path: (m[1] ?? "").trim(), message: msg };
+  m = level === "ERROR" ? COLLECTION_ERROR.exec(msg) : null;
+  if (m) return { kind: "collectionError", error: sanitizeMessage(m[1] ?? ""), message: msg };
   m = MIRROR_TIME.exec(msg);
   if (m) {
     const duration = m[1] ?? "";
@@ -277,6 +287,8 @@ export function reduceProgress(state: Progress, event: ProgressEvent): Progress 
       return { ...next, stage: STAGE_DRY_RUN };
     case "mirrorTime":
       return { ...next, stage: STAGE_FINISHED, mirrorTime: event.duration };
+    case "collectionError":
+      return { ...next, collectionError: event.error };
     case "message":
       return next;
   }

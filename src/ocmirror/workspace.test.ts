@@ -16,6 +16,7 @@ describe("workspace layout", () => {
       dryRun: "/ws/working-dir/dry-run",
       mapping: "/ws/working-dir/dry-run/mapping.txt",
       signatures: "/ws/working-dir/signatures",
+      graphPreparation: "/ws/working-dir/graph-preparation",
     });
   });
 

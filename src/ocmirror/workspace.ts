@@ -18,6 +18,8 @@ export const MAPPING_FILE = "mapping.txt";
 /** Mirror-to-disk only; a mirror-to-mirror dry run never writes it. */
 export const MISSING_FILE = "missing.txt";
 export const SIGNATURES_DIR = "signatures";
+/** An OCI layout of the update graph image, read with `graph: true` and UPDATE_URL_OVERRIDE. */
+export const GRAPH_PREPARATION_DIR = "graph-preparation";
 
 /** The cache lives at `<--cache-dir or $OC_MIRROR_CACHE or $HOME>/.oc-mirror/.cache`. */
 export const CACHE_RELATIVE_PATH = ".oc-mirror/.cache";
@@ -51,6 +53,7 @@ export interface WorkspacePaths {
   readonly dryRun: string;
   readonly mapping: string;
   readonly signatures: string;
+  readonly graphPreparation: string;
 }
 
 export function workspacePaths(workspace: string): WorkspacePaths {
@@ -63,6 +66,7 @@ export function workspacePaths(workspace: string): WorkspacePaths {
     dryRun,
     mapping: posix.join(dryRun, MAPPING_FILE),
     signatures: posix.join(workingDir, SIGNATURES_DIR),
+    graphPreparation: posix.join(workingDir, GRAPH_PREPARATION_DIR),
   };
 }
 

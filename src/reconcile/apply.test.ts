@@ -16,6 +16,7 @@ const REGISTRY = "reg.example.com/mirror";
 const now = new Date("2026-11-23T10:00:00Z");
 const settings: DecideSettings = {
   defaultOcMirrorImage: "r.example.com/oc-mirror:1",
+  defaultOcMirrorLine: "4.20",
   operatorImage: "r.example.com/op:1",
   heartbeatTimeoutSeconds: 60,
   applyNamespaces: ["hub"],

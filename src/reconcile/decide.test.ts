@@ -16,6 +16,7 @@ import {
 
 const settings: DecideSettings = {
   defaultOcMirrorImage: "r.example.com/oc-mirror:1",
+  defaultOcMirrorLine: "4.20",
   operatorImage: "r.example.com/op:1",
   heartbeatTimeoutSeconds: 60,
   applyNamespaces: ["ns"],

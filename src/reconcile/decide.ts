@@ -11,17 +11,21 @@
 import type { KubernetesObject, V1ConfigMap, V1Job } from "@kubernetes/client-node";
 import type { Condition, MirrorJobStatus, Run } from "../api/status.ts";
 import { imageSetWarnings, semanticErrors } from "../api/semantic.ts";
-import { formatFieldErrors, type MirrorJob } from "../api/validation.ts";
+import { formatFieldErrors, type FieldError, type MirrorJob } from "../api/validation.ts";
+import type { ImageSetConfiguration } from "../api/imageset.ts";
+import { adaptImageSet, lineErrors } from "../ocmirror/lines.ts";
 import {
   buildRunObjects,
   buildServiceAccount,
   buildVolumeClaims,
+  needsGraphImage,
   type JobSettings,
   type MirrorJobRef,
 } from "../job/builders.ts";
 import { LABELS, runId, runNames } from "../job/names.ts";
 import { specFieldOfRefusal } from "../job/spec-fields.ts";
 import type { Credentials } from "../registry/credentials.ts";
+import { parseReference } from "../registry/reference.ts";
 import { verifiedCondition, type ExpectedImage, type VerifyResult } from "../registry/verify.ts";
 import { readResultConfigMap, type ReadResult, type RunResult } from "../report/result.ts";
 import type { ApplyOutcome, LiveState } from "../apply/cluster.ts";
@@ -294,23 +298,48 @@ function finishRun(
   }
 }
 
-/** The images a run was to put into the registry, from its dry-run mapping. */
+/** `host/repository` of a reference (no tag or digest), or undefined when it does not parse. */
+function repositoryOf(reference: string): string | undefined {
+  try {
+    const ref = parseReference(reference);
+    return `${ref.registry}/${ref.repository}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The images a run was to put into the registry, from its dry-run mapping, corrected by what
+ * only the mirror pass knows: an operator catalog is rebuilt (filtered) during the run, and a
+ * catalog pinned by digest without targetTag is pushed under `sha256-<digest of the rebuilt
+ * catalog>`, which the dry run cannot name (it names another tag). The CatalogSource and
+ * ClusterCatalog oc-mirror generated name the pushed catalog: the mapping's entry for that
+ * repository is checked there instead (without a source digest: the content is new).
+ */
 function expectedImages(read: ReadResult): ExpectedImage[] {
-  const catalogs = new Set(
-    read.clusterResources.flatMap((o) => {
-      const spec = o.object.spec as { image?: unknown; source?: { image?: { ref?: unknown } } } | undefined;
-      return [spec?.image, spec?.source?.image?.ref].filter((x): x is string => typeof x === "string");
-    }),
-  );
-  return read.mapping.map((entry) => ({
-    destination: entry.destination,
-    ...(entry.sourceDigest !== undefined && { expectedDigest: entry.sourceDigest }),
-    kind: /\/openshift\/release-images:/.test(entry.destination)
-      ? "release"
-      : catalogs.has(entry.destination)
-        ? "catalog"
-        : "image",
-  }));
+  const catalogs = new Map<string, string>();
+  for (const o of read.clusterResources) {
+    const spec = o.object.spec as { image?: unknown; source?: { image?: { ref?: unknown } } } | undefined;
+    for (const image of [spec?.image, spec?.source?.image?.ref]) {
+      const repository = typeof image === "string" ? repositoryOf(image) : undefined;
+      if (typeof image === "string" && repository !== undefined) catalogs.set(repository, image);
+    }
+  }
+  const seen = new Set<string>();
+  return read.mapping.flatMap((entry): ExpectedImage[] => {
+    const catalog = catalogs.get(repositoryOf(entry.destination) ?? "");
+    const destination = catalog ?? entry.destination;
+    if (seen.has(destination)) return [];
+    seen.add(destination);
+    if (catalog !== undefined) return [{ destination, kind: "catalog" }];
+    return [
+      {
+        destination,
+        ...(entry.sourceDigest !== undefined && { expectedDigest: entry.sourceDigest }),
+        kind: /\/openshift\/release-images:/.test(destination) ? "release" : "image",
+      },
+    ];
+  });
 }
 
 /** Runs that copied something are verified (a failed or crashed run has nothing to check). */
@@ -329,6 +358,19 @@ function mirroredCondition(run: Run): { status: "True" | "False"; reason: string
     reason: result === "Succeeded" ? "RunSucceeded" : `Run${result}`,
     message: run.message ?? "",
   };
+}
+
+/** `graph: true` with the user's update graph needs the graph image from somewhere (see needsGraphImage). */
+function graphImageErrors(spec: MirrorJob["spec"], imageSet: ImageSetConfiguration): FieldError[] {
+  if (!needsGraphImage(spec, imageSet) || spec.source.release?.graphImage !== undefined) return [];
+  return [
+    {
+      field: "spec.source.release.graphImage",
+      message:
+        "platform.graph: true with source.release.updateGraphURL needs the update graph image: oc-mirror builds it only from Red Hat's service. " +
+        "Name one you have (e.g. <registry.url>/openshift/graph-image:latest from an earlier run), or set platform.graph to false",
+    },
+  ];
 }
 
 /** What the user reads when the API server refused an object of a run: which, why, and the field. */
@@ -488,11 +530,12 @@ function decideOnce(mj: MirrorJob, observed: Observed, settings: DecideSettings)
     }
   }
 
-  // 2. The spec itself (what the API server cannot check).
-  const invalid = semanticErrors(spec);
-  if (invalid.length > 0) {
-    const message = formatFieldErrors(invalid);
-    if (status.phase !== "Failed" || conditions.find((c) => c.type === "Stalled")?.message !== message) {
+  // 2. The spec itself (what the API server cannot check). Waits for a change of the spec
+  // (or of the ConfigMap holding the image set), which starts a reconcile anyway.
+  const invalidSpec = (errors: readonly FieldError[]): Decision => {
+    const message = formatFieldErrors(errors);
+    const previous = stored("Stalled");
+    if (previous?.reason !== "InvalidSpec" || previous.message !== message) {
       events.push({
         type: "Warning",
         reason: "InvalidSpec",
@@ -505,7 +548,9 @@ function decideOnce(mj: MirrorJob, observed: Observed, settings: DecideSettings)
     set("Ready", "False", "InvalidSpec", message);
     conditions = removeCondition(conditions, "Reconciling");
     return done();
-  }
+  };
+  const invalid = semanticErrors(spec);
+  if (invalid.length > 0) return invalidSpec(invalid);
 
   // 3. Preflight, the part without network: referenced objects exist and parse.
   const resolved = resolveInputs(spec, observed.referenced);
@@ -527,6 +572,17 @@ function decideOnce(mj: MirrorJob, observed: Observed, settings: DecideSettings)
     return done({ retry: true });
   };
   if (!resolved.ok) return preflightFailed(resolved.failure.reason, resolved.failure.message);
+  // What the oc-mirror line of this MirrorJob's Jobs cannot run, and what it needs in addition.
+  const line = spec.mirror.line ?? settings.defaultOcMirrorLine;
+  const imageSetAt =
+    spec.imageSet.configMapRef !== undefined
+      ? `configmap/${spec.imageSet.configMapRef.name}[${spec.imageSet.configMapRef.key}]`
+      : "spec.imageSet.inline";
+  const runnable = [
+    ...lineErrors(resolved.inputs.imageSet, line, imageSetAt),
+    ...graphImageErrors(spec, resolved.inputs.imageSet),
+  ];
+  if (runnable.length > 0) return invalidSpec(runnable);
   conditions = removeCondition(conditions, "Stalled");
 
   // 4. Verify the last run's images in the registry (once; the result is kept in lastRun).
@@ -671,8 +727,10 @@ function decideOnce(mj: MirrorJob, observed: Observed, settings: DecideSettings)
     return done();
   }
   if (!check.ok) return preflightFailed(check.reason, check.message);
-  // The runbook's review checklist: shown, never blocking.
-  const warnings = imageSetWarnings(resolved.inputs.imageSet);
+  // The runbook's review checklist, and what the operator changed for the oc-mirror line:
+  // shown, never blocking.
+  const adapted = adaptImageSet(resolved.inputs.imageSet, line);
+  const warnings = [...imageSetWarnings(resolved.inputs.imageSet), ...adapted.notes];
   set(
     "PreflightPassed",
     "True",
@@ -696,7 +754,7 @@ function decideOnce(mj: MirrorJob, observed: Observed, settings: DecideSettings)
       id,
       trigger: trigger.kind,
       inputsHash: hash,
-      imageSet: resolved.inputs.imageSet,
+      imageSet: adapted.imageSet,
     },
     settings,
   );

@@ -20,15 +20,41 @@ export interface RunOutcome {
   readonly completedAt: Date;
 }
 
+/**
+ * How the run ended. A failed dry run copied nothing, and neither did a mirror pass that
+ * stopped at collection (a catalog, an image reference, the release graph or a signature
+ * could not be collected: oc-mirror then prints no Results and writes no errors file). Such
+ * runs failed, whatever category bits their exit code carries: reporting them as "partially
+ * failed, the other images were mirrored" would be false.
+ */
 function exitOf(outcome: RunOutcome): DecodedExit {
   if (outcome.crash !== undefined) {
     return { code: null, outcome: "crash", failedCategories: [], description: outcome.crash };
   }
+  const collection = outcome.progress.collectionError;
+  const nothingCopied = (decoded: DecodedExit, what: string): DecodedExit => ({
+    ...decoded,
+    outcome: "failure",
+    description:
+      collection !== undefined
+        ? `${what}: oc-mirror could not collect the ${decoded.failedCategories.length > 0 ? `${decoded.failedCategories.join(" and ")} ` : ""}images (exit code ${String(decoded.code)}) and copied nothing: ${collection}`
+        : `${what}, so nothing was copied: ${decoded.description}`,
+  });
   if (outcome.dryRunExit !== 0) {
     const decoded = decodeExitCode(outcome.dryRunExit);
-    return { ...decoded, description: `the dry run failed: ${decoded.description}` };
+    return decoded.outcome === "crash"
+      ? { ...decoded, description: `the dry run failed: ${decoded.description}` }
+      : nothingCopied(decoded, "the dry run failed");
   }
-  return decodeExitCode(outcome.mirrorExit);
+  const decoded = decodeExitCode(outcome.mirrorExit);
+  const hasResults = Object.keys(outcome.progress.results).length > 0;
+  if (
+    (decoded.outcome === "partial" || decoded.outcome === "failure") &&
+    collection !== undefined &&
+    !hasResults
+  )
+    return nothingCopied(decoded, "the mirror pass stopped at collection");
+  return decoded;
 }
 
 export function composeResult(outcome: RunOutcome): RunResult {

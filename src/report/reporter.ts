@@ -30,6 +30,8 @@ export interface ReporterOptions {
   readonly heartbeatTimeoutSeconds: number;
   readonly writer: ResultWriter;
   readonly echo: (line: string) => void;
+  /** `error`: echo only oc-mirror's error lines (spec.mirror.logLevel error); default all. */
+  readonly echoLevel?: "all" | "error";
   /** Minimum time between progress writes. */
   readonly progressIntervalMs?: number;
   readonly pollIntervalMs?: number;
@@ -75,7 +77,8 @@ class Follower {
   }
 }
 
-function readExit(path: string): number | undefined {
+/** A number a file holds (an exit code, a time in seconds), or undefined. */
+function readNumber(path: string): number | undefined {
   if (!existsSync(path)) return undefined;
   const code = Number.parseInt(readFileSync(path, "utf8").trim(), 10);
   return Number.isNaN(code) ? undefined : code;
@@ -116,8 +119,8 @@ export async function runReporter(options: ReporterOptions): Promise<number> {
 
   const consume = (lines: string[]) => {
     for (const line of lines) {
-      echo(line);
       const event = parseLine(line);
+      if (options.echoLevel !== "error" || event?.level === "ERROR") echo(line);
       if (event !== undefined) progress = reduceProgress(progress, event);
     }
   };
@@ -137,15 +140,18 @@ export async function runReporter(options: ReporterOptions): Promise<number> {
   let crash: string | undefined;
   for (;;) {
     consume(followers.dryRun.lines());
-    dryRunExit ??= readExit(join(stateDir, "dry-run.exit"));
+    dryRunExit ??= readNumber(join(stateDir, "dry-run.exit"));
     if (dryRunExit !== undefined && stage === "dry-run") {
       consume(followers.dryRun.flush());
-      // The dry run counted the images; the mirror pass counts again from zero.
-      progress = { ...initialProgress(), total: progress.total, lastMessage: progress.lastMessage };
+      // The mirror pass counts again from zero, its total too (the dry run's plan is not a copy).
+      progress = {
+        ...initialProgress(),
+        ...(progress.lastMessage !== undefined && { lastMessage: progress.lastMessage }),
+      };
       stage = dryRunExit === 0 ? "mirroring" : "collecting";
     }
     if (stage === "mirroring") consume(followers.mirror.lines());
-    mirrorExit ??= readExit(join(stateDir, "mirror.exit"));
+    mirrorExit ??= readNumber(join(stateDir, "mirror.exit"));
     if ((dryRunExit !== undefined && dryRunExit !== 0) || mirrorExit !== undefined) break;
 
     const heartbeat = join(stateDir, "heartbeat");
@@ -165,7 +171,14 @@ export async function runReporter(options: ReporterOptions): Promise<number> {
   stage = "collecting";
 
   const paths = workspacePaths(options.workspace);
-  const errorsFile = latestErrorsFile(listDir(paths.logs));
+  // This run's errors file only: one written before its mirror pass started is another run's.
+  const mirrorStarted = readNumber(join(stateDir, "mirror.started"));
+  const errorsFile = latestErrorsFile(
+    listDir(paths.logs).filter(
+      (name) =>
+        mirrorStarted !== undefined && statSync(join(paths.logs, name)).mtimeMs >= (mirrorStarted - 1) * 1000,
+    ),
+  );
   const errors: MirrorError[] =
     errorsFile !== undefined ? parseErrorsFile(readText(join(paths.logs, errorsFile))) : [];
   const mapping = parseMapping(readText(join(stateDir, "mapping.txt")));

@@ -29,10 +29,13 @@ import {
   condition,
   createPushSecret,
   createRegistryCa,
+  createSourceInputs,
   mirrorJobs,
   startOperator,
   type MirrorJobObject,
   type RunningOperator,
+  upstreamImageSet,
+  upstreamSource,
 } from "../harness/operator.ts";
 import { createCertificateAuthority, type CertificateAuthority } from "../harness/pki.ts";
 import { freePort } from "../harness/ports.ts";
@@ -59,11 +62,10 @@ afterEach(async () => {
   operator = undefined;
 });
 
-const IMAGES = ["quay.io/example/alpha:1.0", "quay.io/example/beta:2.0"];
-
 function spec(extra: Record<string, unknown> = {}) {
   return {
-    imageSet: { inline: { mirror: { additionalImages: IMAGES.map((name) => ({ name })) } } },
+    imageSet: { inline: upstreamImageSet({ additionalImages: ["multiArch", "tagOnly"] }) },
+    source: upstreamSource(),
     registry: {
       url: `${registry.host}/${ns.name}`,
       pushSecretRef: { name: "push" },
@@ -78,6 +80,7 @@ async function setUp(): Promise<void> {
   operator = await startOperator(kc);
   await createPushSecret(kc, ns.name);
   await createRegistryCa(kc, ns.name);
+  await createSourceInputs(kc, ns.name);
 }
 
 async function eventsOf(name: string, reason?: string) {
@@ -151,6 +154,7 @@ describe("a registry check that keeps failing", () => {
       },
     };
     await createPushSecret(kc, ns.name, "push", JSON.stringify(auths));
+    await createSourceInputs(kc, ns.name);
     await core.createNamespacedConfigMap({
       namespace: ns.name,
       body: { metadata: { name: "fault-ca" }, data: { "ca-bundle.crt": `${ca.pem}${registry.caPem}` } },
@@ -380,7 +384,8 @@ describe("a finished run's identity", () => {
     expect(withToken).toEqual(["reporter"]);
 
     // A later run, while it runs, may write its own result and still not the earlier one.
-    podRunner.behaviours.set("sealed", { scenario: "success", delayMs: 1_500 });
+    // The second run's pod waits before oc-mirror starts: the run is in progress meanwhile.
+    podRunner.behaviours.set("sealed", { beforeStart: () => sleep(3_000) });
     await mjs.patchSpec(ns.name, "sealed", { runRequest: "second" });
     const running = await mjs.waitFor(
       ns.name,
@@ -413,7 +418,6 @@ describe("a finished run's identity", () => {
 describe("Events", () => {
   it("records each fact once, also when status writes conflict", async () => {
     await setUp();
-    podRunner.behaviours.set("busy", { scenario: "success", delayMs: 300 });
     await mjs.create(ns.name, "busy", spec());
     // Another writer changes the object all through the run's start: status writes conflict.
     const custom = { group: GROUP, version: VERSION, plural: PLURAL };

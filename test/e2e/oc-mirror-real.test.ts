@@ -154,7 +154,7 @@ function errorsFiles(run: Run): string[] {
   return existsSync(logs) ? readdirSync(logs).filter((f) => f.startsWith("mirroring_errors_")) : [];
 }
 
-describe.each<OcMirrorLine>(["4.20", "5.x"])(
+describe.each<OcMirrorLine>(["4.20", "5"])(
   "oc-mirror %s run directly against the offline upstream",
   (line) => {
     const destination = () => `${target.host}/mirror-${line.replace(".", "")}`;
@@ -163,7 +163,7 @@ describe.each<OcMirrorLine>(["4.20", "5.x"])(
       release: true,
       operators: true,
       additionalImages: true,
-      ...(line === "5.x" && { digestPinnedTargetTag: "3.10" }),
+      ...(line === "5" && { digestPinnedTargetTag: "3.10" }),
     };
 
     it("reports the version stamped at build time", async () => {
@@ -249,7 +249,7 @@ describe.each<OcMirrorLine>(["4.20", "5.x"])(
       );
       expect(updateService).toContain(`graphDataImage: ${destination()}/openshift/graph-image:latest`);
       // The two lines differ: 5.x puts the UpdateService in a namespace, 4.20 does not.
-      if (line === "5.x") expect(updateService).toContain("namespace: openshift-update-service");
+      if (line === "5") expect(updateService).toContain("namespace: openshift-update-service");
       else expect(updateService).not.toContain("namespace:");
       const signatures = readFileSync(
         join(run.workingDir, "cluster-resources", "signature-configmap.json"),
@@ -352,7 +352,7 @@ describe.each<OcMirrorLine>(["4.20", "5.x"])(
       const tgt = client(target);
       const repo = `mirror-${line.replace(".", "")}/demo/pause`;
       const digest = upstream.images.digestPinned.digest;
-      if (line === "5.x") {
+      if (line === "5") {
         // internal/pkg/image/image.go IsImageByTagAndDigest counts colons: the port makes the
         // reference look like "tag and digest", and the empty tag cannot be parsed.
         expect(bare.exitCode).toBe(8);

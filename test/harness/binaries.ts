@@ -3,6 +3,7 @@
  * outside the repository, keyed by the version pinned in `hack/<name>/go.mod`;
  * `hack/setup.sh` builds them when missing.
  */
+import { OC_MIRROR_LINES, type OcMirrorLine } from "../../src/ocmirror/lines.ts";
 import { accessSync, constants, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -70,7 +71,7 @@ export function kubectlBinary(): string {
 }
 
 /** An oc-mirror line pinned in hack/oc-mirror/versions. */
-export type OcMirrorLine = "5.x" | "4.20";
+export type { OcMirrorLine };
 
 export interface OcMirrorPin {
   readonly line: OcMirrorLine;
@@ -90,7 +91,8 @@ export function ocMirrorPins(): {
     .map((l) => l.trim())
     .filter((l) => l !== "" && !l.startsWith("#"))
     .map((l) => l.split(/\s+/));
-  const isLine = (s: string | undefined): s is OcMirrorLine => s === "5.x" || s === "4.20";
+  const isLine = (s: string | undefined): s is OcMirrorLine =>
+    (OC_MIRROR_LINES as readonly (string | undefined)[]).includes(s);
   const defaultLine = rows.find((r) => r[0] === "default")?.[1];
   const pins = rows
     .filter((r) => r.length === 6)

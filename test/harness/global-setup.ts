@@ -22,6 +22,7 @@ import { startControlPlane } from "./control-plane.ts";
 import { installCrds } from "./crds.ts";
 import { stopAll, waitFor } from "./processes.ts";
 import { startRegistry } from "./registry.ts";
+import { startUpstream, upstreamInfo, type UpstreamInfo } from "./upstream.ts";
 
 export interface RegistryInfo {
   host: string;
@@ -49,6 +50,8 @@ declare module "vitest" {
     /** Labels this run's namespaces (RUN_LABEL). */
     runId: string;
     registry: RegistryInfo;
+    /** The offline upstream every test mirrors from (see upstream.ts). */
+    upstream: UpstreamInfo;
   }
 }
 
@@ -83,9 +86,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   };
   try {
     const useExternal = external !== undefined && external !== "";
-    const [controlPlane, registry] = await Promise.all([
+    const [controlPlane, registry, upstream] = await Promise.all([
       useExternal ? undefined : startControlPlane(join(dir, "cluster")),
       startRegistry(join(dir, "registry")),
+      startUpstream(join(dir, "upstream")),
     ]);
     let kubeconfigFile: string;
     let server: string;
@@ -116,6 +120,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       password: registry.password,
       authFile: registry.authFile,
     });
+    project.provide("upstream", upstreamInfo(upstream));
   } catch (err) {
     await teardown();
     throw err;

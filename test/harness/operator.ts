@@ -17,6 +17,8 @@ import { GROUP, PLURAL, VERSION } from "../../src/api/mirrorjob.ts";
 import type { MirrorJobStatus } from "../../src/api/status.ts";
 import { runManager, type Manager, type ManagerConfig } from "../../src/cli/manager.ts";
 import { TEST_POD_RUNNER_NODE_SELECTOR } from "./pod-runner.ts";
+import type { UpstreamInfo } from "./upstream.ts";
+import { imageSetConfig, type ImageSetConfiguration, type ImageSetParts } from "./upstream-isc.ts";
 import { waitFor } from "./processes.ts";
 
 export interface RunningOperator extends Manager {
@@ -44,6 +46,7 @@ export async function startOperator(
       healthPort: 0,
       operatorImage: "example.invalid/hub-mirror-operator:test",
       defaultOcMirrorImage: "registry.redhat.io/openshift4/oc-mirror-plugin-rhel9:v4.20",
+      defaultOcMirrorLine: "4.20",
       heartbeatTimeoutSeconds: 6,
       workers: 2,
       // No namespace may change the cluster unless a test says so (the apply tests do).
@@ -92,6 +95,64 @@ export async function createRegistryCa(
     namespace,
     body: { metadata: { name }, data: { "ca-bundle.crt": inject("registry").caPem } },
   });
+}
+
+/** The global setup's offline upstream (see upstream.ts). */
+export function upstream(): UpstreamInfo {
+  return inject("upstream");
+}
+
+/** An ImageSetConfiguration of the upstream's content (see upstream-isc.ts for the parts). */
+export function upstreamImageSet(parts: ImageSetParts): ImageSetConfiguration {
+  return imageSetConfig(upstream().content, parts);
+}
+
+/** Names of the objects createSourceInputs makes, as `spec.source` refers to them. */
+export const SOURCE_INPUTS = { secret: "source-pull", ca: "source-ca", key: "release-key" } as const;
+
+/**
+ * What a MirrorJob needs to mirror from the upstream: a pull Secret for its registry, a CA
+ * bundle (its registry's and its update-graph server's CAs) and the release signing key.
+ */
+export async function createSourceInputs(kc: KubeConfig, namespace: string): Promise<void> {
+  const up = upstream();
+  const core = kc.makeApiClient(CoreV1Api);
+  await core.createNamespacedSecret({
+    namespace,
+    body: {
+      metadata: { name: SOURCE_INPUTS.secret },
+      type: "kubernetes.io/dockerconfigjson",
+      stringData: {
+        ".dockerconfigjson": dockerConfigJson(up.source.host, up.source.username, up.source.password),
+      },
+    },
+  });
+  await core.createNamespacedConfigMap({
+    namespace,
+    body: {
+      metadata: { name: SOURCE_INPUTS.ca },
+      data: { "ca-bundle.crt": `${up.source.caPem}${up.httpsCaPem}` },
+    },
+  });
+  await core.createNamespacedConfigMap({
+    namespace,
+    body: { metadata: { name: SOURCE_INPUTS.key }, data: { "verification-key.asc": up.publicKey } },
+  });
+}
+
+/** `spec.source` for the upstream (with createSourceInputs' objects). */
+export function upstreamSource(): Record<string, unknown> {
+  const up = upstream();
+  return {
+    pullSecretRef: { name: SOURCE_INPUTS.secret },
+    caBundleRef: { name: SOURCE_INPUTS.ca },
+    release: {
+      updateGraphURL: up.graphUrl,
+      signatureURL: up.signatureUrl,
+      signatureKeyRef: { name: SOURCE_INPUTS.key },
+      graphImage: up.content.release.graphImageReference,
+    },
+  };
 }
 
 export interface MirrorJobObject {

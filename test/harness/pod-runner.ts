@@ -25,13 +25,18 @@ import {
   type V1Pod,
 } from "@kubernetes/client-node";
 import { stringify } from "yaml";
-import { repoRoot } from "./binaries.ts";
+import type { OcMirrorLine } from "../../src/ocmirror/lines.ts";
+import { ocMirrorBinary, repoRoot } from "./binaries.ts";
+import { freePort } from "./ports.ts";
 
 export interface PodBehaviour {
-  /** HUBMIRROR_FIXTURE_SCENARIO for the fixture: success, partial, failure, crash. */
-  readonly scenario?: string;
-  /** Delay between the fixture's image lines (to watch progress). */
-  readonly delayMs?: number;
+  /** The oc-mirror line whose real binary runs as `oc-mirror` (default: the harness's default line). */
+  readonly line?: OcMirrorLine;
+  /**
+   * Runs before the containers start, with the pod's volumes (volume name -> local folder): e.g.
+   * to tamper with the workspace as a stale earlier run could have left it.
+   */
+  readonly beforeStart?: (volumes: ReadonlyMap<string, string>) => Promise<void> | void;
   /** Kill the whole oc-mirror container (process group) after this many ms, as an OOM kill would. */
   readonly killAfterMs?: number;
   /**
@@ -68,7 +73,6 @@ export const TEST_POD_RUNNER_NODE_SELECTOR: Readonly<Record<string, string>> = {
   "hubmirror.dev/test-pod-runner": "true",
 };
 
-const FIXTURE = join(repoRoot, "test/harness/ocmirror-fixture.ts");
 const NODE = process.execPath;
 const MAIN = join(repoRoot, "src/cli/main.ts");
 
@@ -147,11 +151,15 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
   const logDir = options.logDir ?? join(options.root, "logs");
   mkdirSync(logDir, { recursive: true });
 
-  const shimDir = join(options.root, "bin");
-  mkdirSync(shimDir, { recursive: true });
-  const shim = join(shimDir, "oc-mirror");
-  writeFileSync(shim, `#!/bin/sh\nexec "${NODE}" "${FIXTURE}" "$@"\n`);
-  chmodSync(shim, 0o755);
+  /** A folder whose `oc-mirror` is the real binary of `line` (the image's entrypoint on a node). */
+  function shimDir(line: OcMirrorLine | undefined): string {
+    const dir = join(options.root, "bin", line ?? "default");
+    const shim = join(dir, "oc-mirror");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(shim, `#!/bin/sh\nexec "${ocMirrorBinary(line)}" "$@"\n`);
+    chmodSync(shim, 0o755);
+    return dir;
+  }
 
   async function setStatus(pod: V1Pod, status: Record<string, unknown>): Promise<void> {
     await core.patchNamespacedPodStatus(
@@ -277,17 +285,24 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
     volumes: Map<string, string>,
     extraEnv: NodeJS.ProcessEnv,
     logFile: string,
-    killAfterMs?: number,
+    options: { readonly killAfterMs?: number; readonly line?: OcMirrorLine } = {},
   ): Promise<Exit> {
     const map = mapper(
       (container.volumeMounts ?? []).map((m) => [m.mountPath, volumes.get(m.name) ?? "/nonexistent"]),
     );
-    const env: NodeJS.ProcessEnv = { PATH: `${shimDir}:${process.env.PATH ?? ""}`, ...extraEnv };
+    const env: NodeJS.ProcessEnv = {
+      PATH: `${shimDir(options.line)}:${process.env.PATH ?? ""}`,
+      ...extraEnv,
+    };
     for (const e of container.env ?? []) if (e.value !== undefined) env[e.name] = map(e.value);
-    const argv = [...(container.command ?? []), ...(container.args ?? [])].map(map);
+    // Pods of one node share its network: each oc-mirror gets a free port for its cache registry.
+    const args = [...(container.args ?? [])];
+    const port = args.indexOf("--port");
+    if (port >= 0 && port + 1 < args.length) args[port + 1] = String(await freePort());
+    const argv = [...(container.command ?? []), ...args].map(map);
     // No command: the image's entrypoint, which for this project's image is its CLI.
-    const [command, ...args] = container.command === undefined ? [NODE, MAIN, ...argv] : argv;
-    return runProcess(command ?? "/bin/false", args, env, logFile, killAfterMs);
+    const [command, ...rest] = container.command === undefined ? [NODE, MAIN, ...argv] : argv;
+    return runProcess(command ?? "/bin/false", rest, env, logFile, options.killAfterMs);
   }
 
   async function runPod(pod: V1Pod): Promise<void> {
@@ -341,10 +356,7 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
       })),
     });
     const kubeconfig = await serviceAccountKubeconfig(pod, podDir);
-    const fixtureEnv: NodeJS.ProcessEnv = {
-      ...(behaviour.scenario !== undefined && { HUBMIRROR_FIXTURE_SCENARIO: behaviour.scenario }),
-      ...(behaviour.delayMs !== undefined && { HUBMIRROR_FIXTURE_DELAY_MS: String(behaviour.delayMs) }),
-    };
+    await behaviour.beforeStart?.(volumes);
     const tokenVolumes = new Set(
       (pod.spec?.volumes ?? [])
         .filter((v) => v.projected?.sources?.some((source) => source.serviceAccountToken !== undefined))
@@ -358,9 +370,14 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
         runContainer(
           c,
           volumes,
-          { ...(hasToken(c) && { KUBECONFIG: kubeconfig }), ...(c.name === "reporter" ? {} : fixtureEnv) },
+          hasToken(c) ? { KUBECONFIG: kubeconfig } : {},
           `${logBase}.${c.name}.log`,
-          c.name === "reporter" ? undefined : behaviour.killAfterMs,
+          c.name === "reporter"
+            ? {}
+            : {
+                ...(behaviour.killAfterMs !== undefined && { killAfterMs: behaviour.killAfterMs }),
+                ...(behaviour.line !== undefined && { line: behaviour.line }),
+              },
         ),
       ),
     );

@@ -47,8 +47,10 @@ export const DEFAULT_ADDITIONAL: readonly AdditionalImageName[] = ["multiArch", 
 
 export function imageSetConfig(
   content: {
-    readonly release: ReleaseStream;
-    readonly catalog: OperatorCatalog;
+    readonly release: Pick<ReleaseStream, "channel"> & {
+      readonly versions: readonly Pick<ReleaseStream["versions"][number], "version" | "reference">[];
+    };
+    readonly catalog: Pick<OperatorCatalog, "reference">;
     readonly images: Readonly<Record<AdditionalImageName, { readonly reference: string }>>;
   },
   parts: ImageSetParts,

@@ -15,7 +15,7 @@
  * signature clients use it, and containers/image uses it for registries without a certs.d entry).
  * See docs/oc-mirror-offline.md for the facts behind each piece.
  */
-import { copyFileSync, mkdirSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { RegistryClient } from "../../src/registry/client.ts";
@@ -26,7 +26,13 @@ import { startRegistry, type TestRegistry } from "./registry.ts";
 import { startTlsServer } from "./tls-server.ts";
 import { pushOperatorCatalog, type OperatorCatalog } from "./upstream-catalog.ts";
 import { imageSetConfig, type ImageSetConfiguration, type ImageSetParts } from "./upstream-isc.ts";
-import { hex, pushReleaseStream, signReleases, type ReleaseStream } from "./upstream-release.ts";
+import {
+  hex,
+  pushReleaseStream,
+  signReleases,
+  type ReleaseStream,
+  type ReleaseVersion,
+} from "./upstream-release.ts";
 
 export const GRAPH_PATH = "/api/upgrades_info/v1/graph";
 export const SIGNATURE_PATH = "/pub/openshift-v4/signatures/openshift/release/";
@@ -103,6 +109,66 @@ export interface OfflineUpstream {
    */
   seedGraphImage(workspaceDir: string): void;
   stop(): Promise<void>;
+}
+
+/**
+ * What a test needs of an upstream started elsewhere (the global setup's), as plain data:
+ * where it is, how to authenticate, and its content.
+ */
+export interface UpstreamInfo {
+  readonly source: {
+    readonly host: string;
+    readonly username: string;
+    readonly password: string;
+    readonly caPem: string;
+  };
+  /** PEM of the update-graph and signature server's CA. */
+  readonly httpsCaPem: string;
+  readonly graphUrl: string;
+  readonly signatureUrl: string;
+  /** The armored public key that verifies the release signatures. */
+  readonly publicKey: string;
+  readonly content: UpstreamContent;
+}
+
+/** The upstream's content, as imageSetConfig reads it. */
+export interface UpstreamContent {
+  readonly release: {
+    readonly channel: string;
+    readonly versions: readonly Pick<ReleaseVersion, "version" | "tag" | "reference" | "digest">[];
+    readonly graphImageReference: string;
+  };
+  readonly catalog: Pick<OperatorCatalog, "reference" | "digest">;
+  readonly images: UpstreamImages;
+}
+
+export function upstreamInfo(upstream: OfflineUpstream): UpstreamInfo {
+  return {
+    source: {
+      host: upstream.source.host,
+      username: upstream.source.username,
+      password: upstream.source.password,
+      caPem: upstream.source.caPem,
+    },
+    httpsCaPem: readFileSync(upstream.httpsCaFile, "utf8"),
+    graphUrl: upstream.graphUrl,
+    signatureUrl: upstream.signatureUrl,
+    publicKey: readFileSync(upstream.publicKeyFile, "utf8"),
+    content: {
+      release: {
+        channel: upstream.release.channel,
+        versions: upstream.release.versions.map(({ version, tag, reference, digest }) => ({
+          version,
+          tag,
+          reference,
+          digest,
+        })),
+        graphImageReference: upstream.release.graphImageReference,
+      },
+      catalog: { reference: upstream.catalog.reference, digest: upstream.catalog.digest },
+      images: upstream.images,
+    },
+  };
 }
 
 export interface UpstreamOptions {
