@@ -348,7 +348,7 @@ export class RegistryClient {
   }
 
   /**
-   * `GET` a blob into memory (for small images: the oc-mirror fixture copies with it), checked
+   * `GET` a blob into memory (for small images: the graph image a Job puts into an OCI layout), checked
    * against its digest (sha256); undefined when the registry does not have it. Redirects (registries
    * serving blobs from object storage) are not followed.
    */
