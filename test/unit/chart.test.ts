@@ -68,6 +68,7 @@ describe("Helm chart", () => {
       POD_NAME: { fieldRef: { fieldPath: "metadata.name" } },
       POD_NAMESPACE: { fieldRef: { fieldPath: "metadata.namespace" } },
       HUBMIRROR_OC_MIRROR_IMAGE: "registry.redhat.io/openshift4/oc-mirror-plugin-rhel9:v4.20",
+      HUBMIRROR_OC_MIRROR_LINE: "4.20",
       HUBMIRROR_OPERATOR_IMAGE: container?.image,
       HUBMIRROR_WATCH_NAMESPACES: "hub-mirror-operator",
       HUBMIRROR_APPLY_NAMESPACES: "hub-mirror-operator",
