@@ -11,7 +11,7 @@
  * nodes and pods through an HTTP CONNECT proxy on a Unix socket (egress selector `cluster`,
  * as konnectivity does), because they live in a network namespace it cannot route to; and
  * kube-controller-manager also runs the controllers a node needs (node lifecycle, PV binder,
- * endpoints, ReplicaSets and Deployments, pod GC).
+ * PV/PVC protection, endpoints, ReplicaSets and Deployments, pod GC).
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -63,6 +63,9 @@ export interface ControlPlane {
 const NODE_CONTROLLERS = [
   "node-lifecycle-controller",
   "persistentvolume-binder-controller",
+  // Remove the kubernetes.io/pv(c)-protection finalizers once no pod uses a claim.
+  "persistentvolumeclaim-protection-controller",
+  "persistentvolume-protection-controller",
   "endpoints-controller",
   "endpointslice-controller",
   "replicaset-controller",
