@@ -18,8 +18,9 @@
  *   the node's address; buildah pushes to it from the host's storage after entering the
  *   node's network namespace; containerd pulls with credentials from its own config file.
  *
- * Persistent volumes: hostPath volumes provisioned by a small provisioner in the harness
- * (node-provisioner.ts) for the default StorageClass `hubmirror-hostpath`.
+ * Persistent volumes: hostPath volumes made by a small external provisioner in the test process
+ * (node-provisioner.ts) for the default StorageClass `hubmirror-hostpath`; the real PV binder
+ * binds them.
  */
 import { randomBytes } from "node:crypto";
 import { execFileSync } from "node:child_process";
@@ -29,6 +30,7 @@ import { CoreV1Api, KubeConfig, type V1Node } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { kubeBinary, repoRoot } from "./binaries.ts";
 import { writeKubeconfig, type ControlPlane, type ControlPlaneOptions } from "./control-plane.ts";
+import { startProvisioner, type Provisioner } from "./node-provisioner.ts";
 import { createNodeSandbox, type NodeSandbox } from "./node-sandbox.ts";
 import { PAUSE_IMAGE, pauseImage, pushImage } from "./node-images.ts";
 import { createCertificateAuthority, issueCertificate } from "./pki.ts";
@@ -146,12 +148,14 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
   mkdirSync(dir, { recursive: true });
   const logs: Record<string, string> = {};
   const hostProcesses: ManagedProcess[] = [];
+  let provisioner: Provisioner | undefined;
 
   const sandbox = await createNodeSandbox(dir, {
     bridge: { name: NODE_NETWORK.bridge, address: `${ip}/${NODE_NETWORK.prefixLength}` },
     ...(options.cleanupDir !== undefined && { cleanupDir: options.cleanupDir }),
   });
   const stop = async () => {
+    await provisioner?.stop();
     await sandbox.stop();
     for (const p of hostProcesses.reverse()) await p.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -450,6 +454,7 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
       { timeoutMs: 120_000, intervalMs: 250, process: kubelet },
     );
     const readySeconds = (Date.now() - kubeletStarted) / 1000;
+    provisioner = await startProvisioner(kc, join(dir, "volumes"));
     log(
       `node ${NODE_NAME} Ready ${readySeconds.toFixed(1)} s after the kubelet started (${((Date.now() - started) / 1000).toFixed(1)} s in all)`,
     );
@@ -467,6 +472,7 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
     };
   } catch (err) {
     if (process.env.HUBMIRROR_KEEP_HARNESS === "1") {
+      await provisioner?.stop();
       await sandbox.stop();
       for (const p of hostProcesses.reverse()) await p.stop();
     } else {
