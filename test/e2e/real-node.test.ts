@@ -5,10 +5,13 @@
  * tokens, the node controllers) and its own node; the shared control plane of the other e2e
  * files has no node, so the test pod runner and this node never meet.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import {
+  AppsV1Api,
   BatchV1Api,
   CoreV1Api,
   KubeConfig,
@@ -18,6 +21,7 @@ import {
   type V1PodSpec,
 } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { helmBinary, repoRoot } from "../harness/binaries.ts";
 import { startControlPlane, type ControlPlane } from "../harness/control-plane.ts";
 import { projectImage, type ImageInfo } from "../harness/node-images.ts";
 import { NODE_NAME, nodeControlPlaneOptions, startNode, type RealNode } from "../harness/node.ts";
@@ -35,6 +39,36 @@ let imageRef = "";
 let kc: KubeConfig;
 let core: CoreV1Api;
 const namespace = "real-node";
+/** Host kernel tunables the kubelet would change, read before the node started. */
+const TUNABLES = ["vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops"];
+let hostTunablesBefore: Record<string, string> = {};
+
+function hostTunables(): Record<string, string> {
+  return Object.fromEntries(TUNABLES.map((t) => [t, readFileSync(`/proc/sys/${t}`, "utf8").trim()]));
+}
+
+async function restrictedNamespace(name: string): Promise<void> {
+  await core.createNamespace({
+    body: {
+      metadata: {
+        name,
+        labels: {
+          "pod-security.kubernetes.io/enforce": "restricted",
+          "pod-security.kubernetes.io/enforce-version": "latest",
+        },
+      },
+    },
+  });
+  await waitFor(
+    `the default ServiceAccount and kube-root-ca.crt in ${name}`,
+    async () => {
+      await core.readNamespacedServiceAccount({ name: "default", namespace: name });
+      await core.readNamespacedConfigMap({ name: "kube-root-ca.crt", namespace: name });
+      return true;
+    },
+    { timeoutMs: 30_000, intervalMs: 200 },
+  );
+}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "hubmirror-node-"));
@@ -50,6 +84,7 @@ beforeAll(async () => {
     `control plane and project image ready in ${((Date.now() - started) / 1000).toFixed(1)} s ` +
       `(${image.name}, ${(image.sizeBytes / 1e6).toFixed(1)} MB, ${image.cached ? "cached" : `built in ${image.buildSeconds.toFixed(0)} s`})`,
   );
+  hostTunablesBefore = hostTunables();
   node = await startNode(cp, { dir: join(dir, "node"), cleanupDir: dir, log: say });
   const pushStarted = Date.now();
   imageRef = await node.pushImage(image.name);
@@ -57,26 +92,7 @@ beforeAll(async () => {
   kc = new KubeConfig();
   kc.loadFromFile(cp.kubeconfigFile);
   core = kc.makeApiClient(CoreV1Api);
-  await core.createNamespace({
-    body: {
-      metadata: {
-        name: namespace,
-        labels: {
-          "pod-security.kubernetes.io/enforce": "restricted",
-          "pod-security.kubernetes.io/enforce-version": "latest",
-        },
-      },
-    },
-  });
-  await waitFor(
-    "the default ServiceAccount and kube-root-ca.crt",
-    async () => {
-      await core.readNamespacedServiceAccount({ name: "default", namespace });
-      await core.readNamespacedConfigMap({ name: "kube-root-ca.crt", namespace });
-      return true;
-    },
-    { timeoutMs: 30_000, intervalMs: 200 },
-  );
+  await restrictedNamespace(namespace);
 }, 1_200_000);
 
 afterAll(async () => {
@@ -113,9 +129,13 @@ function restrictedContainer(
   };
 }
 
-function restrictedPod(name: string, spec: Partial<V1PodSpec> & Pick<V1PodSpec, "containers">): V1Pod {
+function restrictedPod(
+  name: string,
+  spec: Partial<V1PodSpec> & Pick<V1PodSpec, "containers">,
+  inNamespace = namespace,
+): V1Pod {
   return {
-    metadata: { name, namespace },
+    metadata: { name, namespace: inNamespace },
     spec: {
       restartPolicy: "Never",
       securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
@@ -158,13 +178,33 @@ function startSeconds(pod: V1Pod): number {
 }
 
 describe("a real node", () => {
-  it("is Ready, untainted, and runs kubelet, kube-proxy and containerd of the pinned versions", async () => {
+  it("is Ready and untainted, with the pinned kubelet and Debian's containerd", async () => {
     const n = await core.readNode({ name: NODE_NAME });
     expect(n.status?.conditions?.find((c) => c.type === "Ready")?.status).toBe("True");
     expect(n.spec?.taints ?? []).toEqual([]);
     expect(n.status?.nodeInfo?.kubeletVersion).toBe("v1.32.3");
     expect(n.status?.nodeInfo?.containerRuntimeVersion).toMatch(/^containerd:\/\/1\.6\./);
     say(`node Ready ${node?.readySeconds.toFixed(1) ?? "?"} s after the kubelet started`);
+  });
+
+  it("is confined: its network reaches only its bridge, and the host's tunables and iptables are untouched", () => {
+    const sandbox = node?.sandbox;
+    if (sandbox === undefined) throw new Error("no node");
+    const routes = JSON.parse(sandbox.run("ip", ["-j", "-4", "route", "show"])) as {
+      dst: string;
+      dev: string;
+    }[];
+    expect(routes).toEqual([expect.objectContaining({ dst: "10.244.0.0/24", dev: "hm0" })]);
+    const links = (JSON.parse(sandbox.run("ip", ["-j", "link", "show"])) as { ifname: string }[]).map(
+      (l) => l.ifname,
+    );
+    expect(links.filter((l) => !/^veth/.test(l)).sort()).toEqual(["hm0", "lo"]);
+    // kube-proxy's and the kubelet's rules exist in the node's namespace, none on the host.
+    expect(sandbox.run("iptables-save", [])).toContain("KUBE-SERVICES");
+    expect(execFileSync("iptables-save", { encoding: "utf8" })).not.toContain("KUBE-");
+    // The kubelet found the tunables it wants (bind-mounted in its /proc) and changed none.
+    expect(hostTunables()).toEqual(hostTunablesBefore);
+    expect(sandbox.run("cat", ["/proc/sys/vm/overcommit_memory", "/proc/sys/kernel/panic"])).toBe("1\n10\n");
   });
 
   it("runs the project image under the restricted profile: its CLI, a Secret at 0444, emptyDir HOME and TMPDIR", async () => {
@@ -348,6 +388,67 @@ describe("a real node", () => {
     await core.deleteNamespacedPod({ name: "killed", namespace, gracePeriodSeconds: 0 });
   });
 
+  it("binds a claim to a provisioned hostPath volume that a restricted pod writes and another reads", async () => {
+    await core.createNamespacedPersistentVolumeClaim({
+      namespace,
+      body: {
+        metadata: { name: "data" },
+        spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+      },
+    });
+    const bound = await waitFor(
+      "claim data to be Bound",
+      async () => {
+        const pvc = await core.readNamespacedPersistentVolumeClaim({ name: "data", namespace });
+        return pvc.status?.phase === "Bound" ? pvc : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(bound.spec?.storageClassName).toBe("hubmirror-hostpath");
+    const withClaim = (name: string, script: string) =>
+      restrictedPod(name, {
+        volumes: [
+          { name: "home", emptyDir: {} },
+          { name: "tmp", emptyDir: {} },
+          { name: "data", persistentVolumeClaim: { claimName: "data" } },
+        ],
+        containers: [
+          restrictedContainer("c", [], {
+            command: ["node", "-e", script],
+            volumeMounts: [
+              { name: "home", mountPath: "/home/work" },
+              { name: "tmp", mountPath: "/tmp" },
+              { name: "data", mountPath: "/data" },
+            ],
+          }),
+        ],
+      });
+    await core.createNamespacedPod({
+      namespace,
+      body: withClaim("writer", "require('node:fs').writeFileSync('/data/note', 'kept')"),
+    });
+    await podPhase("writer", ["Succeeded"]);
+    await core.createNamespacedPod({
+      namespace,
+      body: withClaim(
+        "reader",
+        "process.stdout.write(require('node:fs').readFileSync('/data/note', 'utf8'))",
+      ),
+    });
+    await podPhase("reader", ["Succeeded"]);
+    expect(await logs("reader", "c")).toBe("kept");
+    // Deleting the claim releases the volume; the provisioner deletes it.
+    const pv = bound.spec?.volumeName ?? "";
+    for (const pod of ["writer", "reader"]) await core.deleteNamespacedPod({ name: pod, namespace });
+    await core.deleteNamespacedPersistentVolumeClaim({ name: "data", namespace });
+    await waitFor(
+      `volume ${pv} to be deleted`,
+      async () =>
+        (await core.listPersistentVolume()).items.some((v) => v.metadata?.name === pv) ? undefined : true,
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+  });
+
   it("reports OOMKilled for a container over its memory limit", async () => {
     const pod = restrictedPod("oom", {
       containers: [
@@ -363,4 +464,75 @@ describe("a real node", () => {
     expect(terminated?.reason).toBe("OOMKilled");
     expect(terminated?.exitCode).toBe(137);
   });
+
+  it("installs the Helm chart with the built image: the Deployment becomes Ready and /metrics answers through its Service", async () => {
+    const release = "hub-mirror-operator";
+    await restrictedNamespace(release);
+    const colon = imageRef.lastIndexOf(":");
+    const helmHome = join(dir, "helm");
+    mkdirSync(helmHome, { recursive: true });
+    const started = Date.now();
+    await promisify(execFile)(
+      helmBinary(),
+      [
+        "install",
+        release,
+        join(repoRoot, "charts/hub-mirror-operator"),
+        "--namespace",
+        release,
+        "--kubeconfig",
+        cp?.kubeconfigFile ?? "",
+        "--set",
+        `image.repository=${imageRef.slice(0, colon)}`,
+        "--set",
+        `image.tag=${imageRef.slice(colon + 1)}`,
+        "--set",
+        "openshift.enabled=false",
+        "--wait",
+        "--timeout",
+        "3m",
+      ],
+      {
+        // Helm's own caches and config in the test folder, not in the host's HOME.
+        env: {
+          ...process.env,
+          HELM_CACHE_HOME: join(helmHome, "cache"),
+          HELM_CONFIG_HOME: join(helmHome, "config"),
+          HELM_DATA_HOME: join(helmHome, "data"),
+        },
+        timeout: 240_000,
+      },
+    );
+    say(`helm install --wait: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const apps = kc.makeApiClient(AppsV1Api);
+    const deployment = await apps.readNamespacedDeployment({ name: release, namespace: release });
+    expect(deployment.status?.readyReplicas).toBe(deployment.spec?.replicas);
+    expect(deployment.status?.readyReplicas).toBeGreaterThanOrEqual(1);
+    const service = await core.readNamespacedService({ name: release, namespace: release });
+    const port = service.spec?.ports?.find((p) => p.name === "metrics")?.port;
+    const url = `http://${service.spec?.clusterIP ?? ""}:${String(port)}/metrics`;
+    const script = `const r = await fetch(${JSON.stringify(url)}); process.stdout.write(r.status + "\\n" + (await r.text()));`;
+    const probe = restrictedPod(
+      "metrics-probe",
+      {
+        containers: [
+          restrictedContainer("probe", [], { command: ["node", "--input-type=module", "-e", script] }),
+        ],
+      },
+      release,
+    );
+    await core.createNamespacedPod({ namespace: release, body: probe });
+    await waitFor(
+      "metrics-probe to succeed",
+      async () => {
+        const p = await core.readNamespacedPod({ name: "metrics-probe", namespace: release });
+        if (p.status?.phase === "Failed") throw new Error("metrics-probe failed");
+        return p.status?.phase === "Succeeded" ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    const out = await core.readNamespacedPodLog({ name: "metrics-probe", namespace: release });
+    expect(out.split("\n")[0]).toBe("200");
+    expect(out).toContain("leader_election_master_status");
+  }, 300_000);
 });
