@@ -28,6 +28,7 @@ import {
   cpSync,
   existsSync,
   mkdirSync,
+  mkdtempSync,
   readFileSync,
   readdirSync,
   renameSync,
@@ -187,7 +188,8 @@ async function debianRootfs(log: (line: string) => void): Promise<string> {
   if (existsSync(tarball)) return tarball;
   const started = Date.now();
   log(`mmdebstrap: Debian ${DEBIAN_SUITE} root file system (first time only) ...`);
-  const partial = `${tarball}.partial`;
+  // A partial file of this process's own: concurrent test runs sharing the cache do not clash.
+  const partial = `${tarball}.partial-${process.pid}`;
   await runCommand(
     "unshare",
     [
@@ -214,9 +216,7 @@ async function debianRootfs(log: (line: string) => void): Promise<string> {
 async function npmRelease(version: string): Promise<string> {
   const dir = join(imagesDir(), `npm-${version}`);
   if (existsSync(join(dir, "package.json"))) return dir;
-  const work = `${dir}.partial`;
-  rmSync(work, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
+  const work = mkdtempSync(`${dir}.partial-`);
   await runCommand("npm", ["pack", `npm@${version}`, "--pack-destination", work, "--silent"], {
     cwd: work,
     timeoutMs: 300_000,
@@ -225,8 +225,12 @@ async function npmRelease(version: string): Promise<string> {
   if (tgz === undefined) throw new Error(`npm pack npm@${version} wrote no tarball`);
   await runCommand("tar", ["-xzf", join(work, tgz), "-C", work, "--no-same-owner"]);
   rmSync(join(work, tgz));
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(join(work, "package"), dir);
+  try {
+    renameSync(join(work, "package"), dir);
+  } catch (err) {
+    // Another run got there first.
+    if (!existsSync(join(dir, "package.json"))) throw err;
+  }
   rmSync(work, { recursive: true, force: true });
   return dir;
 }
@@ -286,39 +290,39 @@ export async function nodeBaseImage(log: (line: string) => void = () => undefine
   const npm = await npmRelease(npmVersion);
   const containerfile = join(repoRoot, "test/harness/images/node-base.Containerfile");
   const key = sha256(rootfs, nodeVersion, npmVersion, readFileSync(containerfile)).slice(0, 16);
-  const context = join(imagesDir(), "context-node-base");
-  const existing = await inspectImage(from);
-  if (existing?.labels[RECIPE_LABEL] !== key) {
+  const context = mkdtempSync(join(imagesDir(), "context-node-base-"));
+  try {
+    const existing = await inspectImage(from);
+    if (existing?.labels[RECIPE_LABEL] !== key) {
+      // Hard links would do, but a copy keeps the cache independent of node_modules.
+      copyFileSync(rootfs, join(context, "rootfs.tar"));
+      copyFileSync(join(nodePackage, "bin/node"), join(context, "node"));
+      cpSync(npm, join(context, "npm"), { recursive: true });
+    }
+    return await buildFromContainerfile(
+      from,
+      containerfile,
+      context,
+      key,
+      [`--build-arg=NODE_VERSION=${nodeVersion}`],
+      log,
+    );
+  } finally {
     rmSync(context, { recursive: true, force: true });
-    mkdirSync(context, { recursive: true });
-    // Hard links would do, but a copy keeps the cache independent of node_modules.
-    copyFileSync(rootfs, join(context, "rootfs.tar"));
-    copyFileSync(join(nodePackage, "bin/node"), join(context, "node"));
-    cpSync(npm, join(context, "npm"), { recursive: true });
   }
-  const info = await buildFromContainerfile(
-    from,
-    containerfile,
-    context,
-    key,
-    [`--build-arg=NODE_VERSION=${nodeVersion}`],
-    log,
-  );
-  rmSync(context, { recursive: true, force: true });
-  return info;
 }
 
 export async function pauseImage(log: (line: string) => void = () => undefined): Promise<ImageInfo> {
   const containerfile = join(repoRoot, "test/harness/images/pause.Containerfile");
   const catatonit = "/usr/bin/catatonit";
   const key = sha256(readFileSync(containerfile), readFileSync(catatonit)).slice(0, 16);
-  const context = join(imagesDir(), "context-pause");
-  rmSync(context, { recursive: true, force: true });
-  mkdirSync(context, { recursive: true });
-  copyFileSync(catatonit, join(context, "catatonit"));
-  const info = await buildFromContainerfile(PAUSE_IMAGE, containerfile, context, key, [], log);
-  rmSync(context, { recursive: true, force: true });
-  return info;
+  const context = mkdtempSync(join(imagesDir(), "context-pause-"));
+  try {
+    copyFileSync(catatonit, join(context, "catatonit"));
+    return await buildFromContainerfile(PAUSE_IMAGE, containerfile, context, key, [], log);
+  } finally {
+    rmSync(context, { recursive: true, force: true });
+  }
 }
 
 /** The image the Dockerfile's first `ARG NODE_IMAGE=` names. */
@@ -343,9 +347,7 @@ function projectInputs(): string[] {
  * the host's npm trusts, if any.
  */
 async function buildNpmConfig(): Promise<string> {
-  const dir = join(imagesDir(), "build-npmrc");
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
+  const dir = mkdtempSync(join(imagesDir(), "build-npmrc-"));
   const cafile = (await runCommand("npm", ["config", "get", "cafile"], { timeoutMs: 60_000 })).trim();
   const lines: string[] = [];
   if (cafile.startsWith("/") && existsSync(cafile)) {
@@ -366,15 +368,39 @@ export async function projectImage(log: (line: string) => void = () => undefined
   );
   const name = `${PROJECT_IMAGE_REPOSITORY}:test-${key.slice(0, 12)}`;
   const npmConfig = await buildNpmConfig();
-  return buildFromContainerfile(
-    name,
-    join(repoRoot, "Dockerfile"),
-    repoRoot,
-    key,
-    [`--volume=${npmConfig}:/usr/local/etc:ro`],
-    log,
-    "host",
-  );
+  try {
+    const info = await buildFromContainerfile(
+      name,
+      join(repoRoot, "Dockerfile"),
+      repoRoot,
+      key,
+      [`--volume=${npmConfig}:/usr/local/etc:ro`],
+      log,
+      "host",
+    );
+    if (!info.cached) await pruneProjectImages(KEEP_PROJECT_IMAGES);
+    return info;
+  } finally {
+    rmSync(npmConfig, { recursive: true, force: true });
+  }
+}
+
+/** Project images kept in the cache (other worktrees' runs may be using older ones). */
+const KEEP_PROJECT_IMAGES = 3;
+
+/** Removes all but the newest `keep` test builds of the project image from the cache. */
+async function pruneProjectImages(keep: number): Promise<void> {
+  const list = JSON.parse(await buildah(["images", "--json"], { timeoutMs: 60_000 })) as {
+    id: string;
+    names?: string[] | null;
+    created?: number;
+  }[];
+  const ours = list
+    .filter((i) => (i.names ?? []).some((n) => n.startsWith(`${PROJECT_IMAGE_REPOSITORY}:test-`)))
+    .sort((a, b) => (b.created ?? 0) - (a.created ?? 0));
+  for (const image of ours.slice(keep)) {
+    await buildah(["rmi", image.id], { timeoutMs: 120_000 }).catch(() => undefined);
+  }
 }
 
 /**

@@ -158,7 +158,8 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
     await provisioner?.stop();
     await sandbox.stop();
     for (const p of hostProcesses.reverse()) await p.stop();
-    rmSync(dir, { recursive: true, force: true });
+    // HUBMIRROR_KEEP_HARNESS=1 keeps the logs and configs (the processes are gone either way).
+    if (process.env.HUBMIRROR_KEEP_HARNESS !== "1") rmSync(dir, { recursive: true, force: true });
   };
 
   try {
@@ -471,13 +472,7 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
       stop,
     };
   } catch (err) {
-    if (process.env.HUBMIRROR_KEEP_HARNESS === "1") {
-      await provisioner?.stop();
-      await sandbox.stop();
-      for (const p of hostProcesses.reverse()) await p.stop();
-    } else {
-      await stop();
-    }
+    await stop();
     throw err;
   }
 }
