@@ -436,6 +436,7 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
         // Masquerade Service traffic: without br_netfilter (a host-wide module), a pod that
         // reaches a pod on the same bridge through a Service would not see the replies NATed.
         iptables: { masqueradeAll: true, localhostNodePorts: false, syncPeriod: "30s", minSyncPeriod: "1s" },
+        nodePortAddresses: ["primary"],
       }),
     );
     logs.kubeProxy = join(dir, "kube-proxy.log");
