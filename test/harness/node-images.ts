@@ -52,7 +52,9 @@ export interface ImageInfo {
 }
 
 export interface CommandOptions {
+  /** Gets stderr (and stdout too with `logStdout`); the error message names it. */
   readonly logFile?: string;
+  readonly logStdout?: boolean;
   readonly timeoutMs?: number;
   readonly cwd?: string;
   /** Runs the command inside another network namespace (host PID of a process in it). */
@@ -104,7 +106,10 @@ export function runCommand(
     const child = spawn(cmd, argv, { cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on("data", (b: Buffer) => out.push(b));
+    child.stdout.on("data", (b: Buffer) => {
+      out.push(b);
+      if (options.logStdout === true && options.logFile !== undefined) appendFileSync(options.logFile, b);
+    });
     child.stderr.on("data", (b: Buffer) => {
       err.push(b);
       if (options.logFile !== undefined) appendFileSync(options.logFile, b);
@@ -179,8 +184,11 @@ function bundledNpmVersion(nodePackageDir: string): string {
   return match[1];
 }
 
-/** The Debian root file system tarball, made once per recipe with mmdebstrap. */
-async function debianRootfs(log: (line: string) => void): Promise<string> {
+/**
+ * The Debian root file system tarball, made once per recipe with mmdebstrap (for other images
+ * built on Debian, e.g. `FROM scratch` + `ADD rootfs.tar /`).
+ */
+export async function debianRootfs(log: (line: string) => void): Promise<string> {
   const dir = imagesDir();
   mkdirSync(dir, { recursive: true });
   const key = sha256(DEBIAN_SUITE, DEBIAN_MIRROR, ...MMDEBSTRAP_ARGS).slice(0, 16);
@@ -190,6 +198,8 @@ async function debianRootfs(log: (line: string) => void): Promise<string> {
   log(`mmdebstrap: Debian ${DEBIAN_SUITE} root file system (first time only) ...`);
   // A partial file of this process's own: concurrent test runs sharing the cache do not clash.
   const partial = `${tarball}.partial-${process.pid}`;
+  const mmdebstrapLog = join(dir, "mmdebstrap.log");
+  writeFileSync(mmdebstrapLog, "");
   await runCommand(
     "unshare",
     [
@@ -203,7 +213,7 @@ async function debianRootfs(log: (line: string) => void): Promise<string> {
       partial,
       DEBIAN_MIRROR,
     ],
-    { logFile: join(dir, "mmdebstrap.log"), timeoutMs: 900_000 },
+    { logFile: mmdebstrapLog, logStdout: true, timeoutMs: 900_000 },
   );
   renameSync(partial, tarball);
   log(
@@ -235,7 +245,11 @@ async function npmRelease(version: string): Promise<string> {
   return dir;
 }
 
-async function buildFromContainerfile(
+/**
+ * `buildah bud` of a Containerfile into the harness's storage, unless an image of that name
+ * already carries `key` (a hash of everything the build reads) in its recipe label.
+ */
+export async function buildFromContainerfile(
   name: string,
   containerfile: string,
   context: string,
@@ -249,7 +263,9 @@ async function buildFromContainerfile(
     return { name, id: existing.id, sizeBytes: existing.sizeBytes, buildSeconds: 0, cached: true };
   }
   const started = Date.now();
-  log(`buildah bud ${name} ...`);
+  const logFile = join(imagesDir(), `build-${name.replace(/[^a-zA-Z0-9.-]+/g, "_")}.log`);
+  writeFileSync(logFile, "");
+  log(`buildah bud ${name} ... (log: ${logFile})`);
   await buildah(
     [
       "bud",
@@ -264,7 +280,7 @@ async function buildFromContainerfile(
       name,
       context,
     ],
-    { logFile: join(imagesDir(), "build.log"), timeoutMs: 900_000 },
+    { logFile, logStdout: true, timeoutMs: 900_000 },
   );
   const built = await inspectImage(name);
   if (built === undefined) throw new Error(`buildah bud ${name}: no image`);
@@ -410,7 +426,7 @@ async function pruneProjectImages(keep: number): Promise<void> {
 export async function pushImage(
   image: string,
   destination: string,
-  options: { authFile: string; certDir: string; netnsOf?: number },
+  options: { authFile: string; certDir: string; logFile: string; netnsOf?: number },
 ): Promise<void> {
   await buildah(
     [
@@ -425,7 +441,7 @@ export async function pushImage(
       `docker://${destination}`,
     ],
     {
-      logFile: join(imagesDir(), "push.log"),
+      logFile: options.logFile,
       timeoutMs: 300_000,
       ...(options.netnsOf !== undefined && { netnsOf: options.netnsOf }),
     },

@@ -231,6 +231,8 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
       { mode: 0o600 },
     );
     logs.registry = join(dir, "registry.log");
+    const pushLog = join(dir, "push.log");
+    logs.push = pushLog;
     const registry = sandbox.start({
       name: "node-registry",
       command: "docker-registry",
@@ -240,7 +242,12 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
     await waitForLine(registry, /listening on/, 20_000);
     const push = async (image: string) => {
       const reference = nodeImageReference(image, registryHost);
-      await pushImage(image, reference, { authFile, certDir, netnsOf: sandbox.initPid });
+      await pushImage(image, reference, {
+        authFile,
+        certDir,
+        logFile: pushLog,
+        netnsOf: sandbox.initPid,
+      });
       return reference;
     };
     await pauseImage(log);
