@@ -493,12 +493,15 @@ describe("a real node", () => {
         "3m",
       ],
       {
-        // Helm's own caches and config in the test folder, not in the host's HOME.
+        // Helm's caches and config (and the Kubernetes discovery cache, ~/.kube/cache by
+        // default) in the test folder, not in the host's HOME.
         env: {
           ...process.env,
+          HOME: helmHome,
           HELM_CACHE_HOME: join(helmHome, "cache"),
           HELM_CONFIG_HOME: join(helmHome, "config"),
           HELM_DATA_HOME: join(helmHome, "data"),
+          KUBECACHEDIR: join(helmHome, "kube-cache"),
         },
         timeout: 240_000,
       },

@@ -132,13 +132,31 @@ export function runCommand(
   });
 }
 
-/** buildah with the harness's own storage, in a private mount namespace. */
+/**
+ * buildah with the harness's own storage, in a private mount namespace where tmpfs covers
+ * /var/lib and /run: containers/image keeps a blob-info cache in /var/lib/containers/cache
+ * for root whatever --root says, and runc (the RUN steps) keeps its state in /run/runc;
+ * buildah needs nothing else there. Its temporary files go to the cache folder, not /var/tmp.
+ */
 export function buildah(args: readonly string[], options: CommandOptions = {}): Promise<string> {
   const store = imagesDir();
+  const tmp = join(store, "buildah", "tmp");
+  mkdirSync(tmp, { recursive: true });
   const storage = ["--root", join(store, "buildah", "storage"), "--runroot", join(store, "buildah", "run")];
   return runCommand(
     "unshare",
-    ["--mount", "--propagation", "private", "--", "buildah", ...storage, ...args],
+    [
+      "--mount",
+      "--propagation",
+      "private",
+      "--",
+      "sh",
+      "-c",
+      'mount -t tmpfs -o size=64m,mode=0755 hubmirror-buildah /var/lib && mount -t tmpfs -o size=64m,mode=0755 hubmirror-buildah /run && TMPDIR="$0" exec buildah "$@"',
+      tmp,
+      ...storage,
+      ...args,
+    ],
     options,
   );
 }
