@@ -21,7 +21,7 @@ import {
   type V1PodSpec,
 } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { helmBinary, repoRoot } from "../harness/binaries.ts";
+import { helmBinary, kubectlBinary, repoRoot } from "../harness/binaries.ts";
 import { startControlPlane, type ControlPlane } from "../harness/control-plane.ts";
 import { projectImage, type ImageInfo } from "../harness/node-images.ts";
 import { NODE_NAME, nodeControlPlaneOptions, startNode, type RealNode } from "../harness/node.ts";
@@ -337,7 +337,7 @@ describe("a real node", () => {
     expect(out).toEqual({ server: "https://10.0.0.1:443", value: "hello" });
   });
 
-  it("restarts a container killed with SIGKILL through the runtime", async () => {
+  it("restarts a container killed with SIGKILL through the runtime (after kubectl exec into it)", async () => {
     const pod = restrictedPod("killed", {
       restartPolicy: "Always",
       containers: [
@@ -353,6 +353,24 @@ describe("a real node", () => {
       },
       { timeoutMs: 60_000, intervalMs: 250 },
     );
+    // kubectl exec: API server -> CONNECT proxy -> kubelet -> containerd's streaming server.
+    const exec = await promisify(execFile)(
+      kubectlBinary(),
+      [
+        "--kubeconfig",
+        cp?.kubeconfigFile ?? "",
+        "--namespace",
+        namespace,
+        "exec",
+        "killed",
+        "--",
+        "node",
+        "-e",
+        "console.log(process.getuid(), process.pid)",
+      ],
+      { env: { ...process.env, KUBECACHEDIR: join(dir, "kube-cache") }, timeout: 60_000 },
+    );
+    expect(exec.stdout.trim()).toMatch(/^1000 \d+$/);
     const containerId = (running.status?.containerStatuses?.[0]?.containerID ?? "").replace(
       /^containerd:\/\//,
       "",
