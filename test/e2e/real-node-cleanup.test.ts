@@ -60,8 +60,10 @@ describe("real node cleanup", () => {
       ["run", "--config", "test/harness/self-test/vitest.config.ts"],
       {
         cwd: repoRoot,
+        // Its own TMPDIR: the nested global setup's folder (a SIGKILL leaves it) goes with it.
         env: {
           ...process.env,
+          TMPDIR: tmp,
           HUBMIRROR_SELF_TEST: "node-hangs.fixture.ts",
           HUBMIRROR_SELF_TEST_MARKER: markerFile,
         },
