@@ -2,7 +2,8 @@
 # hub-mirror-operator: one image for the operator (`manager`, the Helm chart's Deployment)
 # and for the mirror Jobs' reporter container (`report`, started by the operator).
 # Build: docker build -t ghcr.io/hubmirror/hub-mirror-operator:0.1.0 .
-# Checked statically by test/unit/dockerfile.test.ts (no container engine in CI).
+# Checked statically by test/unit/dockerfile.test.ts; built with buildah as written and run on a
+# real node by test/e2e/real-node.test.ts.
 # Pin by digest as well in a release pipeline: node:24.21.0-bookworm-slim@sha256:...
 ARG NODE_IMAGE=docker.io/library/node:24.21.0-bookworm-slim
 

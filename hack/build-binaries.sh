@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Go programs the tests run (kube-apiserver, kube-controller-manager, etcd, helm)
+# Builds the Go programs the tests run (kube-apiserver, kube-controller-manager, etcd, helm,
+# and for the real node kube-scheduler, kubelet and kube-proxy)
 # from the modules pinned by the wrapper go.mod files beside this script, into a cache
 # outside the repository keyed by version. A binary already in the cache is reused.
 set -euo pipefail
@@ -33,7 +34,7 @@ stamp=""
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   stamp="$stamp -X $pkg.gitVersion=$k8s -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
 done
-for cmd in kube-apiserver kube-controller-manager; do
+for cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
   build_cached k8s "$cache/k8s/$k8s" "$cmd" "k8s.io/kubernetes/cmd/$cmd" "$stamp"
 done
 

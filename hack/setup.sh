@@ -13,7 +13,14 @@ hack=$(cd "$(dirname "$0")" && pwd)
 # systemd host the package also enables a Prometheus server on :9090);
 # lua5.1 + lua-cjson: the Argo CD health check tests; gnupg: the offline upstream's release
 # signatures (test/harness/gpg.ts); git: fetching oc-mirror's source when no tarball is at hand.
-packages=(docker-registry apache2-utils openssl util-linux skopeo prometheus lua5.1 lua-cjson gnupg git)
+# The real node (test/harness/node.ts): containerd + runc (the container runtime; Debian's unit
+# is not started: there is no systemd here, and the harness runs its own containerd), the CNI
+# plugins (bridge, host-local), iproute2 (the node's network namespace and bridge), iptables +
+# conntrack (kube-proxy, inside that namespace), catatonit (init of the node's PID namespace and
+# the pod sandbox "pause" image), buildah (builds the images; no daemon) and mmdebstrap (the
+# Debian root filesystem of the base images).
+packages=(docker-registry apache2-utils openssl util-linux skopeo prometheus lua5.1 lua-cjson gnupg git
+  containerd runc containernetworking-plugins iproute2 iptables conntrack catatonit buildah mmdebstrap)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -36,7 +36,10 @@ function executable(path: string, hint: string): string {
 
 const BUILD_HINT = "run `bash hack/setup.sh` (builds and caches the test binaries)";
 
-export function kubeBinary(name: "kube-apiserver" | "kube-controller-manager"): string {
+export type KubeCommand =
+  "kube-apiserver" | "kube-controller-manager" | "kube-scheduler" | "kubelet" | "kube-proxy";
+
+export function kubeBinary(name: KubeCommand): string {
   return executable(join(cacheDir(), "k8s", pinnedVersion("k8s", "k8s.io/kubernetes"), name), BUILD_HINT);
 }
 

@@ -3,6 +3,15 @@
  * admission) and kube-controller-manager (Job, garbage-collector, namespace and
  * service-account controllers), on free loopback ports. There is no scheduler and
  * no kubelet: pods stay Pending unless a test pod runner sets their status.
+ *
+ * With `forNode`, the control plane serves a real node (see node.ts): kube-scheduler runs
+ * too; the API server admits ServiceAccounts (tokens are mounted), authorizes kubelets with
+ * the Node authorizer, advertises the address pods reach it at (the `kubernetes` Service's
+ * endpoint), has that address and the Service's ClusterIP in its certificate, and reaches
+ * nodes and pods through an HTTP CONNECT proxy on a Unix socket (egress selector `cluster`,
+ * as konnectivity does), because they live in a network namespace it cannot route to; and
+ * kube-controller-manager also runs the controllers a node needs (node lifecycle, PV binder,
+ * PV/PVC protection, endpoints, ReplicaSets and Deployments, pod GC).
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -19,6 +28,20 @@ import { freePort } from "./ports.ts";
 import { etcdBinary, kubeBinary } from "./binaries.ts";
 import { startProcess, waitFor, type ManagedProcess } from "./processes.ts";
 
+/** Options for a control plane that serves a real node (node.ts). */
+export interface NodeControlPlaneOptions {
+  /** The address pods and the kubelet reach the API server at (inside the node's network). */
+  readonly advertiseAddress: string;
+  /** Unix socket of the HTTP CONNECT proxy into the node's network (egress selector `cluster`). */
+  readonly egressProxySocket: string;
+  /** Service ClusterIP range (default 10.0.0.0/24; the `kubernetes` Service gets its first IP). */
+  readonly serviceClusterIpRange?: string;
+}
+
+export interface ControlPlaneOptions {
+  readonly forNode?: NodeControlPlaneOptions;
+}
+
 export interface ControlPlane {
   readonly dir: string;
   /** `https://127.0.0.1:<port>` */
@@ -26,7 +49,39 @@ export interface ControlPlane {
   readonly caFile: string;
   /** Kubeconfig of a cluster admin (group system:masters). */
   readonly kubeconfigFile: string;
+  /** The port the API server listens on (127.0.0.1). */
+  readonly port: number;
+  /** The CA that signs the API server's certificate and the client certificates it accepts. */
+  readonly ca: CertificateAuthority;
+  /** Service ClusterIP range. */
+  readonly serviceClusterIpRange: string;
+  /** Set when the control plane serves a real node. */
+  readonly forNode?: NodeControlPlaneOptions;
   stop(): Promise<void>;
+}
+
+const NODE_CONTROLLERS = [
+  "node-lifecycle-controller",
+  "persistentvolume-binder-controller",
+  // Remove the kubernetes.io/pv(c)-protection finalizers once no pod uses a claim.
+  "persistentvolumeclaim-protection-controller",
+  "persistentvolume-protection-controller",
+  "endpoints-controller",
+  "endpointslice-controller",
+  "replicaset-controller",
+  "deployment-controller",
+  "pod-garbage-collector-controller",
+  "ttl-after-finished-controller",
+];
+
+/** The first address of an IPv4 CIDR plus one (the `kubernetes` Service's ClusterIP). */
+export function firstServiceIp(cidr: string): string {
+  const match = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/\d+$/.exec(cidr);
+  if (match === null) throw new Error(`not an IPv4 CIDR: ${cidr}`);
+  const n =
+    ((Number(match[1]) << 24) | (Number(match[2]) << 16) | (Number(match[3]) << 8) | Number(match[4])) >>> 0;
+  const ip = n + 1;
+  return [ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255].join(".");
 }
 
 const START_TIMEOUT_MS = 90_000;
@@ -72,13 +127,62 @@ export function userKubeconfig(
   return file;
 }
 
+/**
+ * API server flags for a control plane with a real node: ServiceAccount admission on (the
+ * default plugins) plus NodeRestriction, the Node authorizer, the advertised address, a client
+ * certificate for the kubelets, and the egress selector that sends traffic to nodes, pods and
+ * Services through the CONNECT proxy in the node's network.
+ */
+function nodeApiServerFlags(
+  pki: string,
+  ca: CertificateAuthority,
+  forNode: NodeControlPlaneOptions,
+): string[] {
+  const kubeletClient = issueCertificate(ca, pki, "apiserver-kubelet-client", {
+    commonName: "kube-apiserver-kubelet-client",
+    organizations: ["system:masters"],
+    usage: "client",
+  });
+  const egressFile = join(pki, "egress-selector.yaml");
+  writeFileSync(
+    egressFile,
+    stringify({
+      apiVersion: "apiserver.k8s.io/v1beta1",
+      kind: "EgressSelectorConfiguration",
+      egressSelections: [
+        {
+          name: "cluster",
+          connection: {
+            proxyProtocol: "HTTPConnect",
+            transport: { uds: { udsName: forNode.egressProxySocket } },
+          },
+        },
+      ],
+    }),
+  );
+  return [
+    "--authorization-mode=Node,RBAC",
+    "--enable-admission-plugins=NodeRestriction",
+    `--advertise-address=${forNode.advertiseAddress}`,
+    `--kubelet-client-certificate=${kubeletClient.certFile}`,
+    `--kubelet-client-key=${kubeletClient.keyFile}`,
+    "--kubelet-preferred-address-types=InternalIP",
+    `--egress-selector-config-file=${egressFile}`,
+  ];
+}
+
 async function httpOk(url: string, dispatcher?: Agent): Promise<boolean> {
   const res = await request(url, { dispatcher, headersTimeout: 2_000, bodyTimeout: 2_000 });
   await res.body.dump();
   return res.statusCode === 200;
 }
 
-export async function startControlPlane(dir: string): Promise<ControlPlane> {
+export async function startControlPlane(
+  dir: string,
+  options: ControlPlaneOptions = {},
+): Promise<ControlPlane> {
+  const forNode = options.forNode;
+  const serviceClusterIpRange = forNode?.serviceClusterIpRange ?? "10.0.0.0/24";
   const pki = join(dir, "pki");
   mkdirSync(pki, { recursive: true });
   const processes: ManagedProcess[] = [];
@@ -89,7 +193,20 @@ export async function startControlPlane(dir: string): Promise<ControlPlane> {
     const ca: CertificateAuthority = createCertificateAuthority(pki, "ca");
     const serving = issueCertificate(ca, pki, "apiserver", {
       commonName: "kube-apiserver",
-      subjectAltNames: ["IP:127.0.0.1", "DNS:localhost"],
+      subjectAltNames: [
+        "IP:127.0.0.1",
+        "DNS:localhost",
+        ...(forNode === undefined
+          ? []
+          : [
+              `IP:${forNode.advertiseAddress}`,
+              `IP:${firstServiceIp(serviceClusterIpRange)}`,
+              "DNS:kubernetes",
+              "DNS:kubernetes.default",
+              "DNS:kubernetes.default.svc",
+              "DNS:kubernetes.default.svc.cluster.local",
+            ]),
+      ],
       usage: "server",
     });
     const admin = issueCertificate(ca, pki, "admin", {
@@ -139,13 +256,14 @@ export async function startControlPlane(dir: string): Promise<ControlPlane> {
         `--tls-cert-file=${serving.certFile}`,
         `--tls-private-key-file=${serving.keyFile}`,
         `--client-ca-file=${ca.certFile}`,
-        "--service-cluster-ip-range=10.0.0.0/24",
+        `--service-cluster-ip-range=${serviceClusterIpRange}`,
         "--allow-privileged=true",
-        "--authorization-mode=RBAC",
-        "--disable-admission-plugins=ServiceAccount",
         `--service-account-issuer=${server}/`,
         `--service-account-key-file=${saPub}`,
         `--service-account-signing-key-file=${saKey}`,
+        ...(forNode === undefined
+          ? ["--authorization-mode=RBAC", "--disable-admission-plugins=ServiceAccount"]
+          : nodeApiServerFlags(pki, ca, forNode)),
       ],
       logFile: join(dir, "kube-apiserver.log"),
     });
@@ -183,20 +301,62 @@ export async function startControlPlane(dir: string): Promise<ControlPlane> {
         "--leader-elect=false",
         // root-ca-certificate-publisher: kube-root-ca.crt in every namespace, which the Job pods'
         // projected token volume names (as ServiceAccount admission would add it).
-        "--controllers=job-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,root-ca-certificate-publisher-controller",
+        `--controllers=${[
+          "job-controller",
+          "garbage-collector-controller",
+          "namespace-controller",
+          "serviceaccount-controller",
+          "root-ca-certificate-publisher-controller",
+          ...(forNode === undefined ? [] : NODE_CONTROLLERS),
+        ].join(",")}`,
         `--root-ca-file=${ca.certFile}`,
         "--use-service-account-credentials=false",
         "--secure-port=0",
+        ...(forNode === undefined ? [] : [`--service-cluster-ip-range=${serviceClusterIpRange}`]),
       ],
       logFile: join(dir, "kube-controller-manager.log"),
     });
     processes.push(controllerManager);
+
+    if (forNode !== undefined) {
+      // The scheduler, as its own identity (the default RBAC binds system:kube-scheduler).
+      const schedulerCert = issueCertificate(ca, pki, "kube-scheduler", {
+        commonName: "system:kube-scheduler",
+        usage: "client",
+      });
+      const schedulerKubeconfig = join(dir, "kube-scheduler.kubeconfig");
+      writeKubeconfig(
+        schedulerKubeconfig,
+        server,
+        ca.certFile,
+        schedulerCert.certFile,
+        schedulerCert.keyFile,
+      );
+      processes.push(
+        startProcess({
+          name: "kube-scheduler",
+          command: kubeBinary("kube-scheduler"),
+          args: [
+            `--kubeconfig=${schedulerKubeconfig}`,
+            `--authentication-kubeconfig=${schedulerKubeconfig}`,
+            `--authorization-kubeconfig=${schedulerKubeconfig}`,
+            "--leader-elect=false",
+            "--secure-port=0",
+          ],
+          logFile: join(dir, "kube-scheduler.log"),
+        }),
+      );
+    }
 
     return {
       dir,
       server,
       caFile: ca.certFile,
       kubeconfigFile,
+      port: apiPort,
+      ca,
+      serviceClusterIpRange,
+      ...(forNode !== undefined && { forNode }),
       stop,
     };
   } catch (err) {
