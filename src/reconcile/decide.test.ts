@@ -445,8 +445,10 @@ describe("decide: following and finishing runs", () => {
     const hex32 = "0123456789abcdef0123456789abcdef";
     const pushed = `reg.example.com/mirror/redhat/redhat-operator-index:sha256-${"f".repeat(64)}`;
     const bundle = `sha256:${"b".repeat(64)}`;
+    const base = resultConfigMap(success);
     const cm: V1ConfigMap = {
-      ...resultConfigMap(success),
+      metadata: base.metadata,
+      data: base.data,
       binaryData: {
         // As oc-mirror's dry run maps a catalog pinned by digest: the rebuild's tag, which is
         // not the tag the mirror pass pushes (the digest of the rebuilt catalog).

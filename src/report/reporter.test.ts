@@ -141,11 +141,12 @@ describe("progress totals", () => {
 });
 
 describe("the errors file", () => {
-  const errorsFile = (name: string, image: string) =>
+  const errorsFile = (name: string, image: string) => {
     writeFileSync(
       join(workspace, "working-dir", "logs", name),
       `error mirroring image docker://${image} error: manifest unknown\n`,
     );
+  };
 
   it("is this run's only: one older than the mirror pass (an earlier run's, which 5.x keeps) is not read", async () => {
     errorsFile("mirroring_errors_20261127_100000.txt", `${SRC}/demo/missing:1.0`);

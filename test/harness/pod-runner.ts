@@ -222,15 +222,17 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
       finished = true;
     };
     done.then(finish, finish);
-    for (let pass = 1; !finished; pass++) {
+    /** Whether the containers have ended (set by the callback above). */
+    const ended = () => finished;
+    for (let pass = 1; !ended(); pass++) {
       const started = join(gate, `started-${String(pass)}`);
-      while (!finished && !existsSync(started)) await sleep(25);
-      if (finished) return;
+      while (!ended() && !existsSync(started)) await sleep(25);
+      if (ended()) return;
       const pid = Number.parseInt(readFileSync(started, "utf8").trim(), 10);
       const kill = (what: "oc-mirror" | "container") => {
         // Only processes this runner started and that still run: the binary (until the next
         // start), or the container's process group (until the containers ended).
-        if (finished || (what === "oc-mirror" && existsSync(join(gate, `started-${String(pass + 1)}`))))
+        if (ended() || (what === "oc-mirror" && existsSync(join(gate, `started-${String(pass + 1)}`))))
           return;
         const target = what === "oc-mirror" ? pid : -(ocMirror.pid ?? pid);
         try {
