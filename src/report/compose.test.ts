@@ -75,4 +75,25 @@ describe("composeResult: collection failures (issue 13, point 1)", () => {
       /could not collect the release images \(exit code 2\) and copied nothing/,
     );
   });
+
+  it("a mirror pass that copied none of its images (exit 8, Results 0 / N) failed", () => {
+    const r = composeResult(
+      outcome({
+        mirrorExit: 8,
+        progress: { results: { additional: { copied: 0, failed: 2, total: 2 } } },
+        errors: [
+          { image: "reg:5000/demo/a:1", error: "manifest unknown" },
+          { image: "reg:5000/demo/b:1", error: "manifest unknown" },
+        ],
+      }),
+    );
+    expect(r.exit).toEqual({
+      code: 8,
+      outcome: "failure",
+      failedCategories: ["additional"],
+      description:
+        "oc-mirror copied none of the 2 images (exit code 8: additional images failed to mirror); see the errors file for why each failed.",
+    });
+    expect(r.failedImageCount).toBe(2);
+  });
 });
