@@ -6,6 +6,7 @@
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runReporter } from "./reporter.ts";
 import { RESULT_KEYS, type ReportedProgress, type RunResult } from "./result.ts";
@@ -39,11 +40,15 @@ interface Run {
   readonly echoed: string[];
 }
 
-async function report(options: { echoLevel?: "all" | "error" } = {}): Promise<Run> {
+/** Starts the reporter; `progressWrites` fills while it runs. */
+function startReport(options: { echoLevel?: "all" | "error" } = {}): {
+  readonly progressWrites: ReportedProgress[];
+  readonly done: Promise<Run>;
+} {
   const progressWrites: ReportedProgress[] = [];
   let result: RunResult | undefined;
   const echoed: string[] = [];
-  const code = await runReporter({
+  const done = runReporter({
     stateDir: state,
     workspace,
     registry: DEST,
@@ -61,10 +66,16 @@ async function report(options: { echoLevel?: "all" | "error" } = {}): Promise<Ru
         return Promise.resolve();
       },
     },
+  }).then((code) => {
+    expect(code).toBe(0);
+    if (result === undefined) throw new Error("no result written");
+    return { result, progressWrites, echoed };
   });
-  expect(code).toBe(0);
-  if (result === undefined) throw new Error("no result written");
-  return { result, progressWrites, echoed };
+  return { progressWrites, done };
+}
+
+function report(options: { echoLevel?: "all" | "error" } = {}): Promise<Run> {
+  return startReport(options).done;
 }
 
 function pass(name: "dry-run" | "mirror", lines: readonly string[], exit: number): void {
@@ -109,6 +120,13 @@ describe("progress totals", () => {
     ];
     pass("dry-run", [...HELLO, ...collectAll], 0);
     writeFileSync(join(state, "mapping.txt"), "");
+    // The mirror pass is still collecting while the reporter reports progress, then copies.
+    writeFileSync(join(state, "mirror.out"), `${[...HELLO, ...collectAll].join("\n")}\n`);
+    const reporting = startReport();
+    // Until the reporter has reported the mirror pass's progress while it collects (at most 10 s).
+    for (let i = 0; i < 1000 && !reporting.progressWrites.some((p) => p.stage === "mirroring"); i++) {
+      await sleep(10);
+    }
     pass(
       "mirror",
       [
@@ -124,10 +142,12 @@ describe("progress totals", () => {
       ],
       0,
     );
-    const { result, progressWrites } = await report();
+    const { result, progressWrites } = await reporting.done;
     expect(result.exit.outcome).toBe("success");
-    expect(progressWrites.length).toBeGreaterThan(0);
-    expect(new Set(progressWrites.map((p) => p.total))).toEqual(new Set([20]));
+    // While collecting: no total yet; at the end: oc-mirror's own.
+    expect(progressWrites.find((p) => p.stage === "mirroring")?.total).toBe(0);
+    expect(new Set(progressWrites.map((p) => p.total))).toEqual(new Set([0, 20]));
+    expect(progressWrites.at(-1)?.total).toBe(20);
   });
 
   it("start from zero in the mirror pass", async () => {
