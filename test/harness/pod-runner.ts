@@ -3,14 +3,16 @@
  * For each new pod it maps the pod's volumes to local folders as the kubelet would (PVCs by
  * claim name, so the cache and workspace survive across runs like real volumes; ConfigMap and
  * Secret volumes get the referenced object's keys, or only the listed `items`, as files with
- * the volume's modes; emptyDirs are fresh folders), runs the init containers one after the
- * other (a failing one fails the pod), then the containers together: the oc-mirror
- * container's own command and arguments (the wrapper script, with `oc-mirror` on PATH being
- * the real oc-mirror binary of the pod's line) and, for containers without a `command` (this
- * project's image, whose entrypoint is its CLI), the real CLI with the container's arguments:
- * the `merge-auth` and `pull-graph-image` init containers and the reporter, which runs as the
- * Job's ServiceAccount (a real token, so RBAC is checked). Then it sets the pod status so the
- * real Job controller completes or fails the Job.
+ * the volume's modes; projected volumes get a real ServiceAccount token, ConfigMap keys and the
+ * namespace; emptyDirs are fresh folders), runs the init containers one after the other (a
+ * failing one fails the pod), then the containers together: the oc-mirror container's own
+ * command and arguments (the wrapper script, with `oc-mirror` on PATH being the real oc-mirror
+ * binary of the behaviour's line, and a free port for its cache registry) and, for containers
+ * without a `command` (this project's image, whose entrypoint is its CLI), the real CLI with the
+ * container's arguments: the `merge-auth` and `pull-oci` init containers and the reporter, which
+ * runs as the Job's ServiceAccount (a real token, so RBAC is checked). Only containers that
+ * mount a token get one. Then it sets the pod status so the real Job controller completes or
+ * fails the Job.
  */
 import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
