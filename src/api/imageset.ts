@@ -144,7 +144,8 @@ const operatorCatalog = z
       .describe("Mirror every bundle of the selected packages, not only channel heads."),
     skipDependencies: z.boolean().optional().describe("Do not add the dependencies of the selected bundles."),
     targetCatalogSourceTemplate: name(
-      "Path of a CatalogSource template inside the oc-mirror container.",
+      "Path of a CatalogSource template inside the oc-mirror container. Refused: the operator mounts no such file " +
+        "(oc-mirror would silently generate the CatalogSource without it).",
       1024,
     ).optional(),
     platforms: platformFilters("the catalog and operator images").optional(),
@@ -171,7 +172,10 @@ const chart = z
   .object({
     name: name("Chart name.", 253),
     version: name("Chart version.", 64).optional(),
-    path: name("Path of a local chart archive inside the oc-mirror container.", 1024).optional(),
+    path: name(
+      "Path of a local chart archive inside the oc-mirror container. Refused: the operator mounts no such file; mirror charts from a repository.",
+      1024,
+    ).optional(),
     imagePaths: z
       .array(name("JSON path of an image field.", 512))
       .max(64)
@@ -209,7 +213,13 @@ export const mirrorSchema = z
     helm: z
       .object({
         repositories: z.array(helmRepository).max(64).optional().describe("Helm repositories."),
-        local: z.array(chart).max(256).optional().describe("Local chart archives."),
+        local: z
+          .array(chart)
+          .max(256)
+          .optional()
+          .describe(
+            "Local chart archives. Refused: the operator mounts no such files; mirror charts from a repository.",
+          ),
       })
       .strict()
       .optional()

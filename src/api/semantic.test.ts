@@ -54,6 +54,84 @@ describe("semanticErrors", () => {
   });
 });
 
+describe("semanticErrors: files inside the oc-mirror container (issue 13, point 8)", () => {
+  const at = "spec.imageSet.inline";
+
+  it("refuses targetCatalogSourceTemplate, which names a file the Job never mounts", () => {
+    const errors = semanticErrors(
+      spec(
+        {},
+        {
+          operators: [
+            { catalog: "registry.redhat.io/redhat/redhat-operator-index:v4.19" },
+            {
+              catalog: "registry.redhat.io/redhat/certified-operator-index:v4.19",
+              targetCatalogSourceTemplate: "/templates/cs.yaml",
+            },
+          ],
+        },
+      ),
+    );
+    expect(errors).toEqual([
+      {
+        field: `${at}.mirror.operators[1].targetCatalogSourceTemplate`,
+        message: expect.stringMatching(
+          /names a file inside the oc-mirror container.*leave it out/,
+        ) as unknown,
+      },
+    ]);
+  });
+
+  it("refuses local helm charts and chart paths", () => {
+    const errors = semanticErrors(
+      spec(
+        {},
+        {
+          helm: {
+            local: [{ name: "mine", path: "/charts/mine-1.0.0.tgz" }],
+            repositories: [
+              {
+                name: "repo",
+                url: "https://charts.example.com",
+                charts: [
+                  { name: "a", version: "1.0.0" },
+                  { name: "b", path: "/charts/b.tgz" },
+                ],
+              },
+            ],
+          },
+        },
+      ),
+    );
+    expect(errors.map((e) => e.field)).toEqual([
+      `${at}.mirror.helm.local[0]`,
+      `${at}.mirror.helm.repositories[0].charts[1].path`,
+    ]);
+    expect(errors[0]?.message).toMatch(/mirror the chart from a repository/);
+  });
+
+  it("accepts charts from a repository without a path", () => {
+    expect(
+      semanticErrors(
+        spec(
+          {},
+          {
+            helm: {
+              repositories: [
+                {
+                  name: "repo",
+                  url: "https://charts.example.com",
+                  charts: [{ name: "a", version: "1.0.0" }],
+                },
+              ],
+            },
+          },
+        ),
+      ),
+    ).toEqual([]);
+  });
+});
+
 describe("parseImageSetConfiguration (from a ConfigMap)", () => {
   const source = "configmap/isc[imageset-config.yaml]";
 

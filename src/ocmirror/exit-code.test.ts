@@ -27,6 +27,12 @@ describe("decodeExitCode", () => {
     const d = decodeExitCode(2);
     expect(d).toMatchObject({ outcome: "failure", failedCategories: ["release"] });
     expect(d.description).toContain("panic");
+    // Exit 2 is as often a release that could not be collected (update graph, payload,
+    // signature) as one that failed to copy (issue 13, point 10).
+    expect(d.description).toMatch(
+      /release images could not be collected or copied \(the update graph, a release payload or its signature\)/,
+    );
+    expect(d.description).not.toMatch(/cancels the remaining copies/);
     // A release failure cancels the batch, so the other categories are left uncopied too.
     expect(decodeExitCode(14)).toMatchObject({
       outcome: "failure",

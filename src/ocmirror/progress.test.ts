@@ -127,6 +127,44 @@ describe("reduceProgress", () => {
   });
 });
 
+describe("totals and collection failures (issue 13, points 1 and 9)", () => {
+  const DEBUG = "\u001b[1;96m [DEBUG] \u001b[0m : ";
+
+  it("takes the total only from the batch's 'images to copy N', not from the collectors' debug counts", () => {
+    const collecting = [
+      `${T}${DEBUG}[CollectAll] total release images to copy 10 `,
+      `${T}${DEBUG}[OperatorImageCollector] images to copy (before duplicates) 6 `,
+      `${T}${DEBUG}[CollectAll] total operator images to copy 7 `,
+      `${T}${DEBUG}[CollectAll] total additional images to copy 3 `,
+    ];
+    for (const line of collecting) expect(parseLine(line)).toMatchObject({ kind: "message" });
+    expect(progressOf(collecting).total).toBe(0);
+    expect(progressOf([...collecting, `${T}${INFO}\u{1F4CC} images to copy 20 `]).total).toBe(20);
+    expect(progressOf([`${T}${INFO}\u{1F4CC} images to delete 2`]).total).toBe(2);
+  });
+
+  it("reads oc-mirror's collection error, at ERROR level only", () => {
+    const line = `${T}${ERROR}[Executor] collection error: collect catalog "reg:5000/redhat/no-such-index:v4.19": get manifest: manifest unknown`;
+    expect(parseLine(line)).toMatchObject({
+      kind: "collectionError",
+      error: 'collect catalog "reg:5000/redhat/no-such-index:v4.19": get manifest: manifest unknown',
+    });
+    expect(progressOf([line]).collectionError).toBe(
+      'collect catalog "reg:5000/redhat/no-such-index:v4.19": get manifest: manifest unknown',
+    );
+    expect(parseLine(`${T}${INFO}[Executor] collection error: quoted in an info line`)).toMatchObject({
+      kind: "message",
+    });
+    // A failed copy is not a collection failure.
+    expect(progressOf(LOG).collectionError).toBeUndefined();
+  });
+
+  it("keeps credentials out of the collection error", () => {
+    const line = `${T}${ERROR}[Executor] collection error: get https://user:s3cret@reg:5000/v2/: unauthorized`;
+    expect(progressOf([line]).collectionError).not.toContain("s3cret");
+  });
+});
+
 describe("sanitizeMessage", () => {
   it("removes credentials", () => {
     expect(sanitizeMessage("pinging docker://admin:s3cret@reg:5000/v2/ failed")).toBe(

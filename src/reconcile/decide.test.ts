@@ -441,6 +441,67 @@ describe("decide: following and finishing runs", () => {
     );
   });
 
+  it("verifies a catalog where the generated CatalogSource says it was pushed, not where the dry run planned it (issue 13, point 2)", () => {
+    const hex32 = "0123456789abcdef0123456789abcdef";
+    const pushed = `reg.example.com/mirror/redhat/redhat-operator-index:sha256-${"f".repeat(64)}`;
+    const bundle = `sha256:${"b".repeat(64)}`;
+    const base = resultConfigMap(success);
+    const cm: V1ConfigMap = {
+      metadata: base.metadata,
+      data: base.data,
+      binaryData: {
+        // As oc-mirror's dry run maps a catalog pinned by digest: the rebuild's tag, which is
+        // not the tag the mirror pass pushes (the digest of the rebuilt catalog).
+        [RESULT_KEYS.mapping]: encodeJsonGzip([
+          {
+            source: `docker://localhost:55000/redhat/redhat-operator-index:${hex32}`,
+            destination: `reg.example.com/mirror/redhat/redhat-operator-index:sha256-${hex32}`,
+          },
+          {
+            source: `docker://registry.redhat.io/demo/bundle@${bundle}`,
+            destination: `reg.example.com/mirror/demo/bundle:sha256-${"b".repeat(64)}`,
+            sourceDigest: bundle,
+          },
+        ]),
+        [RESULT_KEYS.clusterResources]: encodeJsonGzip([
+          {
+            file: "cs-redhat-operator-index-sha256-fffff.yaml",
+            apiVersion: "operators.coreos.com/v1alpha1",
+            kind: "CatalogSource",
+            name: "cs-redhat-operator-index-sha256-fffff",
+            namespace: "openshift-marketplace",
+            object: { kind: "CatalogSource", spec: { image: pushed, sourceType: "grpc" } },
+          },
+          {
+            file: "cc-redhat-operator-index-sha256-fffff.yaml",
+            apiVersion: "olm.operatorframework.io/v1",
+            kind: "ClusterCatalog",
+            name: "cc-redhat-operator-index-sha256-fffff",
+            object: { kind: "ClusterCatalog", spec: { source: { type: "Image", image: { ref: pushed } } } },
+          },
+        ]),
+      },
+    };
+    const d = decide(
+      mirrorJob({}, started.status),
+      observed({ jobs: finishedJob(), resultConfigMaps: new Map([[names.result, cm]]), ...sealedWith(cm) }),
+      settings,
+    );
+    const verify = d.actions.find((a) => a.kind === "verify");
+    expect(verify).toMatchObject({
+      images: [
+        // Once, without a source digest: its content was made by the run.
+        { destination: pushed, kind: "catalog" },
+        {
+          destination: `reg.example.com/mirror/demo/bundle:sha256-${"b".repeat(64)}`,
+          expectedDigest: bundle,
+          kind: "image",
+        },
+      ],
+    });
+    expect(verify?.kind === "verify" && verify.images).toHaveLength(2);
+  });
+
   it("is not Ready when the registry misses images of the run", () => {
     const cm = resultConfigMap(success);
     const d = decide(

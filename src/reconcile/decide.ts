@@ -282,7 +282,7 @@ function finishRun(
     case "crash": {
       const crashed = result.exit.outcome === "crash";
       const message =
-        `run ${run.id} ${crashed ? "crashed" : "failed"}: ${result.exit.description}` +
+        `run ${run.id} ${crashed ? "crashed" : "failed"}: ${result.exit.description.replace(/\.+$/, "")}` +
         (firstFailures !== "" ? `. First failures: ${firstFailures}` : "") +
         `. See \`${logs}\``;
       return {

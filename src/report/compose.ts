@@ -23,9 +23,10 @@ export interface RunOutcome {
 /**
  * How the run ended. A failed dry run copied nothing, and neither did a mirror pass that
  * stopped at collection (a catalog, an image reference, the release graph or a signature
- * could not be collected: oc-mirror then prints no Results and writes no errors file). Such
- * runs failed, whatever category bits their exit code carries: reporting them as "partially
- * failed, the other images were mirrored" would be false.
+ * could not be collected: oc-mirror then prints no Results and writes no errors file), nor a
+ * mirror pass whose every copy failed (its Results count 0 copied). Such runs failed, whatever
+ * category bits their exit code carries: reporting them as "partially failed, the other images
+ * were mirrored" would be false.
  */
 function exitOf(outcome: RunOutcome): DecodedExit {
   if (outcome.crash !== undefined) {
@@ -47,13 +48,24 @@ function exitOf(outcome: RunOutcome): DecodedExit {
       : nothingCopied(decoded, "the dry run failed");
   }
   const decoded = decodeExitCode(outcome.mirrorExit);
-  const hasResults = Object.keys(outcome.progress.results).length > 0;
+  const results = Object.values(outcome.progress.results);
   if (
     (decoded.outcome === "partial" || decoded.outcome === "failure") &&
     collection !== undefined &&
-    !hasResults
+    results.length === 0
   )
     return nothingCopied(decoded, "the mirror pass stopped at collection");
+  // Every copy failed: not "partially failed, the other images were copied".
+  const total = results.reduce((sum, c) => sum + c.total, 0);
+  if (decoded.outcome === "partial" && total > 0 && results.every((c) => c.copied === 0)) {
+    return {
+      ...decoded,
+      outcome: "failure",
+      description:
+        `oc-mirror copied none of the ${String(total)} images (exit code ${String(decoded.code)}: ` +
+        `${decoded.failedCategories.join(" and ")} images failed to mirror); see the errors file for why each failed.`,
+    };
+  }
   return decoded;
 }
 

@@ -144,9 +144,12 @@ export async function runReporter(options: ReporterOptions): Promise<number> {
     if (dryRunExit !== undefined && stage === "dry-run") {
       consume(followers.dryRun.flush());
       // The mirror pass counts again from zero, its total too (the dry run's plan is not a copy).
+      // A dry run that failed keeps why it could not collect the images: that is the run's result.
       progress = {
         ...initialProgress(),
         ...(progress.lastMessage !== undefined && { lastMessage: progress.lastMessage }),
+        ...(dryRunExit !== 0 &&
+          progress.collectionError !== undefined && { collectionError: progress.collectionError }),
       };
       stage = dryRunExit === 0 ? "mirroring" : "collecting";
     }

@@ -1,7 +1,8 @@
 /**
  * oc-mirror's authfile without any Secret written by the operator: the Job's pod mounts the
  * push Secret and the source pull Secret, and its `merge-auth` init container (the real CLI,
- * run by the test pod runner) merges them into an in-memory volume. Proven by a run whose
+ * run by the test pod runner) merges them into an in-memory volume. Proven by a run of the
+ * real oc-mirror whose pulls only succeed with the source Secret's credentials and whose
  * pushes only succeed if the push Secret won the merge, and by a run of an operator whose
  * identity may only read Secrets.
  */
@@ -18,11 +19,16 @@ import {
   waitFor,
 } from "../harness/kube.ts";
 import {
+  SOURCE_INPUTS,
   condition,
   createPushSecret,
   createRegistryCa,
+  createSourceInputs,
   mirrorJobs,
   startOperator,
+  upstream,
+  upstreamImageSet,
+  upstreamSource,
   type RunningOperator,
 } from "../harness/operator.ts";
 import { usePodRunner } from "../harness/use-pod-runner.ts";
@@ -49,11 +55,10 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
 
-const IMAGES = ["quay.io/example/alpha:1.0", "quay.io/example/beta:2.0"];
-
 function spec(extra: Record<string, unknown> = {}) {
   return {
-    imageSet: { inline: { mirror: { additionalImages: IMAGES.map((name) => ({ name })) } } },
+    imageSet: { inline: upstreamImageSet({ additionalImages: ["multiArch", "tagOnly"] }) },
+    source: upstreamSource(),
     registry: {
       url: `${registry.host}/${ns.name}`,
       pushSecretRef: { name: "push" },
@@ -74,16 +79,26 @@ describe("the run's authfile", () => {
     operator = await startOperator(kc);
     await createPushSecret(kc, ns.name);
     await createRegistryCa(kc, ns.name);
-    // The source pull Secret also has (wrong) credentials for the target registry: if they won
-    // the merge, the fixture's pushes would be refused and the run would fail.
+    await createSourceInputs(kc, ns.name);
+    // The source pull Secret holds the source registry's credentials (the real oc-mirror pulls
+    // only with them) and also (wrong) credentials for the target registry: if they won the
+    // merge, oc-mirror's pushes would be refused and the run would fail.
+    const up = upstream();
     const source = JSON.stringify({
       auths: {
         "registry.redhat.io": { auth: Buffer.from("rh:token").toString("base64") },
+        [up.source.host]: {
+          auth: Buffer.from(`${up.source.username}:${up.source.password}`).toString("base64"),
+        },
         [registry.host]: { auth: Buffer.from(`${registry.username}:wrong`).toString("base64") },
       },
     });
     await createPushSecret(kc, ns.name, "redhat-pull", source);
-    await mjs.create(ns.name, "merged", spec({ source: { pullSecretRef: { name: "redhat-pull" } } }));
+    await mjs.create(
+      ns.name,
+      "merged",
+      spec({ source: { ...upstreamSource(), pullSecretRef: { name: "redhat-pull" } } }),
+    );
     const done = await mjs.waitFor(
       ns.name,
       "merged",
@@ -92,9 +107,10 @@ describe("the run's authfile", () => {
     );
     expect(done.status?.lastRun).toMatchObject({
       result: "Succeeded",
-      images: { additional: { copied: 2 } },
+      images: { additional: { copied: 2, failed: 0, total: 2 } },
     });
-    expect(await secretNames()).toEqual(["push", "redhat-pull"]);
+    expect(condition(done, "Verified")?.status).toBe("True");
+    expect((await secretNames()).sort()).toEqual(["push", "redhat-pull", SOURCE_INPUTS.secret].sort());
 
     // The Job mounts only the .dockerconfigjson of each Secret, and only into merge-auth.
     const [job] = (
@@ -117,9 +133,12 @@ describe("the run's authfile", () => {
 
     // What the init container wrote, where oc-mirror read it (the runner's folder of that volume).
     const started = podRunner.runner().started.find((p) => p.startsWith(`${ns.name}/merged-`)) ?? "";
-    const authFile = join(podRunner.root(), "pods", started, "volumes", "auth", "auth.json");
+    // (containers/auth.json: also where containers/image looks under XDG_RUNTIME_DIR.)
+    const authFile = join(podRunner.root(), "pods", started, "volumes", "auth", "containers", "auth.json");
     const merged = JSON.parse(readFileSync(authFile, "utf8")) as { auths: Record<string, { auth: string }> };
-    expect(Object.keys(merged.auths).sort()).toEqual([registry.host, "registry.redhat.io"].sort());
+    expect(Object.keys(merged.auths).sort()).toEqual(
+      [registry.host, "registry.redhat.io", upstream().source.host].sort(),
+    );
     expect(Buffer.from(merged.auths[registry.host]?.auth ?? "", "base64").toString()).toBe(
       `${registry.username}:${registry.password}`,
     );
@@ -189,6 +208,7 @@ describe("the run's authfile", () => {
     operator = await startOperator(restricted);
     await createPushSecret(kc, ns.name);
     await createRegistryCa(kc, ns.name);
+    await createSourceInputs(kc, ns.name);
     await mjs.create(ns.name, "readonly", spec());
     const done = await mjs.waitFor(
       ns.name,
@@ -197,8 +217,10 @@ describe("the run's authfile", () => {
       (mj) => condition(mj, "Ready")?.status === "True",
     );
     expect(done.status?.lastRun?.result).toBe("Succeeded");
+    expect(done.status?.lastRun?.images).toEqual({ additional: { copied: 2, failed: 0, total: 2 } });
     expect(condition(done, "Verified")?.status).toBe("True");
-    expect(await secretNames()).toEqual(["push"]);
+    // Only the Secrets the test made.
+    expect((await secretNames()).sort()).toEqual(["push", SOURCE_INPUTS.secret].sort());
     // No request of the operator was refused by RBAC (others' namespaces being deleted may refuse
     // Events with "forbidden: unable to create new content", which is not about permissions).
     expect(operator.logs.join("")).not.toMatch(/forbidden: User/);

@@ -1,6 +1,6 @@
 /**
  * /metrics of the real manager (leader election on, informers, work queue, controller) after
- * a MirrorJob completed a run through the test pod runner: every controller-runtime
+ * a MirrorJob completed a run of the real oc-mirror through the test pod runner: every controller-runtime
  * compatible and every hubmirror_* family is there with values that follow from the run, and
  * the MirrorJob's series are gone once it is deleted.
  */
@@ -11,11 +11,15 @@ import { PHASES } from "../../src/api/status.ts";
 import { adminKubeConfig, useNamespace, waitFor } from "../harness/kube.ts";
 import { scrapeMetrics, type Scrape } from "../harness/metrics.ts";
 import {
+  SOURCE_INPUTS,
   condition,
   createPushSecret,
   createRegistryCa,
+  createSourceInputs,
   mirrorJobs,
   startOperator,
+  upstreamImageSet,
+  upstreamSource,
   type RunningOperator,
 } from "../harness/operator.ts";
 import { usePodRunner } from "../harness/use-pod-runner.ts";
@@ -37,7 +41,6 @@ afterEach(async () => {
   operator = undefined;
 });
 
-const IMAGES = ["quay.io/example/alpha:1.0", "quay.io/example/beta:2.0"];
 const HISTOGRAMS = [
   "controller_runtime_reconcile_time_seconds",
   "workqueue_queue_duration_seconds",
@@ -53,8 +56,10 @@ describe("/metrics", () => {
     await waitFor("leadership", () => (op.isLeader() ? true : undefined), { timeoutMs: 30_000 });
     await createPushSecret(kc, ns.name);
     await createRegistryCa(kc, ns.name);
+    await createSourceInputs(kc, ns.name);
     await mjs.create(ns.name, "weekly", {
-      imageSet: { inline: { mirror: { additionalImages: IMAGES.map((name) => ({ name })) } } },
+      imageSet: { inline: upstreamImageSet({ additionalImages: ["multiArch", "tagOnly"] }) },
+      source: upstreamSource(),
       registry: {
         url: `${registry.host}/${ns.name}`,
         pushSecretRef: { name: "push" },
@@ -74,7 +79,7 @@ describe("/metrics", () => {
     const id = { namespace: ns.name, name: "weekly" };
     // The run's pod merged its authfile itself: the operator wrote no Secret.
     const secrets = await kc.makeApiClient(CoreV1Api).listNamespacedSecret({ namespace: ns.name });
-    expect(secrets.items.map((s) => s.metadata?.name)).toEqual(["push"]);
+    expect(secrets.items.map((s) => s.metadata?.name).sort()).toEqual(["push", SOURCE_INPUTS.secret].sort());
 
     // The histogram is fed by the decision that finished the run; gauges come from the cache,
     // which may lag the status just read by a watch event: wait for it.

@@ -2,8 +2,8 @@
  * A fault-injecting HTTPS reverse proxy on 127.0.0.1 in front of a real registry:
  * requests are forwarded to the registry unless an injected fault matches them, in
  * which case the server answers with a chosen status and headers (429 with
- * `Retry-After`, 503, ...), never answers (a hanging server), or drops the
- * connection. Routes can also answer some paths itself (e.g. a paginated tag list,
+ * `Retry-After`, 503, ...), never answers (a hanging server), drops the
+ * connection, or forwards the request late (a slow registry). Routes can also answer some paths itself (e.g. a paginated tag list,
  * which distribution 2.8 does not paginate). Every request is logged with its time.
  */
 import { startTlsServer } from "./tls-server.ts";
@@ -13,6 +13,8 @@ import { issueCertificate, type CertificateAuthority } from "./pki.ts";
 
 export type FaultAction =
   | { readonly status: number; readonly headers?: Readonly<Record<string, string>>; readonly body?: string }
+  /** Forward the request after this many ms (a slow registry: copies take long enough to watch). */
+  | { readonly delayMs: number }
   | "hang"
   | "reset";
 
@@ -36,7 +38,7 @@ export interface LoggedRequest {
   readonly path: string;
   /** performance.now() when the request arrived. */
   readonly at: number;
-  /** `status`, `hang`, `reset`, `route` or `forwarded`. */
+  /** `status`, `hang`, `reset`, `route`, `forwarded` or `delayed` (forwarded late). */
   readonly handling: string;
   readonly status?: number;
 }
@@ -130,6 +132,26 @@ export async function startFaultServer(options: FaultServerOptions): Promise<Fau
     return answer.statusCode;
   };
 
+  /** Delayed requests not yet forwarded (cleared on stop). */
+  const pending = new Set<NodeJS.Timeout>();
+  const send = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    path: string,
+    at: number,
+    handling: "forwarded" | "delayed",
+  ): void => {
+    forward(req, res, path).then(
+      (status) => log.push({ method, path, at, handling, status }),
+      () => {
+        log.push({ method, path, at, handling, status: 502 });
+        if (!res.headersSent) res.writeHead(502);
+        res.end();
+      },
+    );
+  };
+
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const method = req.method ?? "GET";
     const path = req.url ?? "/";
@@ -147,6 +169,14 @@ export async function startFaultServer(options: FaultServerOptions): Promise<Fau
         req.socket.destroy();
         return;
       }
+      if ("delayMs" in action) {
+        const timer = setTimeout(() => {
+          pending.delete(timer);
+          send(req, res, method, path, at, "delayed");
+        }, action.delayMs);
+        pending.add(timer);
+        return;
+      }
       log.push({ method, path, at, handling: "status", status: action.status });
       res.writeHead(action.status, { "content-type": "application/json", ...action.headers });
       res.end(method === "HEAD" ? undefined : (action.body ?? ""));
@@ -160,14 +190,7 @@ export async function startFaultServer(options: FaultServerOptions): Promise<Fau
       res.end(method === "HEAD" ? undefined : (answer.body ?? ""));
       return;
     }
-    forward(req, res, path).then(
-      (status) => log.push({ method, path, at, handling: "forwarded", status }),
-      () => {
-        log.push({ method, path, at, handling: "forwarded", status: 502 });
-        if (!res.headersSent) res.writeHead(502);
-        res.end();
-      },
-    );
+    send(req, res, method, path, at, "forwarded");
   };
 
   const server = await startTlsServer(name, cert, handle);
@@ -186,6 +209,8 @@ export async function startFaultServer(options: FaultServerOptions): Promise<Fau
       log.length = 0;
     },
     async stop() {
+      for (const timer of pending) clearTimeout(timer);
+      pending.clear();
       await server.stop();
       await upstream?.close();
     },

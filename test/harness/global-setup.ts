@@ -79,8 +79,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const external = process.env[EXTERNAL_KUBECONFIG_ENV];
   const runId = randomBytes(6).toString("hex");
   let externalKc: KubeConfig | undefined;
+  // The upstream's update-graph server runs in this process: without stop() it keeps it alive.
+  let stopUpstream: (() => Promise<void>) | undefined;
   const teardown = async () => {
     if (externalKc !== undefined) await deleteRunNamespaces(externalKc, runId).catch(() => undefined);
+    await stopUpstream?.().catch(() => undefined);
     await stopAll();
     if (!keep) rmSync(dir, { recursive: true, force: true });
   };
@@ -89,7 +92,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const [controlPlane, registry, upstream] = await Promise.all([
       useExternal ? undefined : startControlPlane(join(dir, "cluster")),
       startRegistry(join(dir, "registry")),
-      startUpstream(join(dir, "upstream")),
+      startUpstream(join(dir, "upstream")).then((u) => {
+        stopUpstream = () => u.stop();
+        return u;
+      }),
     ]);
     let kubeconfigFile: string;
     let server: string;

@@ -103,27 +103,43 @@ export function upstream(): UpstreamInfo {
 }
 
 /** An ImageSetConfiguration of the upstream's content (see upstream-isc.ts for the parts). */
-export function upstreamImageSet(parts: ImageSetParts): ImageSetConfiguration {
-  return imageSetConfig(upstream().content, parts);
+export function upstreamImageSet(parts: ImageSetParts, up: UpstreamInfo = upstream()): ImageSetConfiguration {
+  return imageSetConfig(up.content, parts);
 }
 
 /** Names of the objects createSourceInputs makes, as `spec.source` refers to them. */
 export const SOURCE_INPUTS = { secret: "source-pull", ca: "source-ca", key: "release-key" } as const;
 
+export interface SourceInputOptions {
+  /** Another upstream than the global setup's (one a test started itself: see upstreamInfo). */
+  readonly upstream?: UpstreamInfo;
+  /** More hosts that take the source registry's credentials (e.g. a fault proxy in front of it). */
+  readonly hosts?: readonly string[];
+  /** More PEM CA certificates to trust (e.g. a fault proxy's). */
+  readonly caPem?: string;
+}
+
 /**
  * What a MirrorJob needs to mirror from the upstream: a pull Secret for its registry, a CA
  * bundle (its registry's and its update-graph server's CAs) and the release signing key.
  */
-export async function createSourceInputs(kc: KubeConfig, namespace: string): Promise<void> {
-  const up = upstream();
+export async function createSourceInputs(
+  kc: KubeConfig,
+  namespace: string,
+  options: SourceInputOptions = {},
+): Promise<void> {
+  const up = options.upstream ?? upstream();
   const core = kc.makeApiClient(CoreV1Api);
+  const auth = Buffer.from(`${up.source.username}:${up.source.password}`).toString("base64");
   await core.createNamespacedSecret({
     namespace,
     body: {
       metadata: { name: SOURCE_INPUTS.secret },
       type: "kubernetes.io/dockerconfigjson",
       stringData: {
-        ".dockerconfigjson": dockerConfigJson(up.source.host, up.source.username, up.source.password),
+        ".dockerconfigjson": JSON.stringify({
+          auths: Object.fromEntries([up.source.host, ...(options.hosts ?? [])].map((h) => [h, { auth }])),
+        }),
       },
     },
   });
@@ -131,7 +147,15 @@ export async function createSourceInputs(kc: KubeConfig, namespace: string): Pro
     namespace,
     body: {
       metadata: { name: SOURCE_INPUTS.ca },
-      data: { "ca-bundle.crt": `${up.source.caPem}${up.httpsCaPem}` },
+      data: {
+        "ca-bundle.crt": [
+          up.source.caPem,
+          up.httpsCaPem,
+          ...(options.caPem !== undefined ? [options.caPem] : []),
+        ]
+          .map((pem) => (pem.endsWith("\n") ? pem : `${pem}\n`))
+          .join(""),
+      },
     },
   });
   await core.createNamespacedConfigMap({
@@ -141,8 +165,7 @@ export async function createSourceInputs(kc: KubeConfig, namespace: string): Pro
 }
 
 /** `spec.source` for the upstream (with createSourceInputs' objects). */
-export function upstreamSource(): Record<string, unknown> {
-  const up = upstream();
+export function upstreamSource(up: UpstreamInfo = upstream()): Record<string, unknown> {
   return {
     pullSecretRef: { name: SOURCE_INPUTS.secret },
     caBundleRef: { name: SOURCE_INPUTS.ca },

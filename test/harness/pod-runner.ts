@@ -15,7 +15,7 @@
  * fails the Job.
  */
 import { spawn } from "node:child_process";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
@@ -32,6 +32,24 @@ import type { OcMirrorLine } from "../../src/ocmirror/lines.ts";
 import { ocMirrorBinary, repoRoot } from "./binaries.ts";
 import { freePort } from "./ports.ts";
 
+/** One start of the real oc-mirror binary by the oc-mirror container's wrapper. */
+export interface OcMirrorPass {
+  /** 1: the wrapper's dry run, 2: its mirror pass. */
+  readonly pass: number;
+  /** The oc-mirror process (the binary itself, not the wrapper). */
+  readonly pid: number;
+  /** The port of its local cache registry (--port: a free one per pod). */
+  readonly port: number;
+  /** The pod's volumes (volume name -> local folder). */
+  readonly volumes: ReadonlyMap<string, string>;
+  /**
+   * SIGKILL now: `oc-mirror` the binary alone (the wrapper goes on and records its exit code,
+   * 137), `container` the whole oc-mirror container (its process group: no exit code is
+   * recorded and the heartbeat stops), as an OOM kill of either would.
+   */
+  kill(what: "oc-mirror" | "container"): void;
+}
+
 export interface PodBehaviour {
   /** The oc-mirror line whose real binary runs as `oc-mirror` (default: the harness's default line). */
   readonly line?: OcMirrorLine;
@@ -42,6 +60,12 @@ export interface PodBehaviour {
   readonly beforeStart?: (volumes: ReadonlyMap<string, string>) => Promise<void> | void;
   /** Kill the whole oc-mirror container (process group) after this many ms, as an OOM kill would. */
   readonly killAfterMs?: number;
+  /**
+   * Runs each time the wrapper starts oc-mirror, before the binary runs (it waits for this):
+   * e.g. to break a registry between the dry run and the mirror pass, or to start watching for
+   * the moment to kill it.
+   */
+  readonly beforeOcMirror?: (pass: OcMirrorPass) => Promise<void> | void;
   /**
    * Runs after the containers exit and before the pod's status says so: e.g. to tamper with
    * the result ConfigMap the way a compromised pod could.
@@ -100,9 +124,11 @@ function runProcess(
   env: NodeJS.ProcessEnv,
   logFile: string,
   killAfterMs?: number,
+  onSpawn?: (pid: number) => void,
 ): Promise<Exit> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    if (child.pid !== undefined) onSpawn?.(child.pid);
     const chunks: Buffer[] = [];
     child.stdout.on("data", (c: Buffer) => chunks.push(c));
     child.stderr.on("data", (c: Buffer) => chunks.push(c));
@@ -154,14 +180,72 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
   const logDir = options.logDir ?? join(options.root, "logs");
   mkdirSync(logDir, { recursive: true });
 
-  /** A folder whose `oc-mirror` is the real binary of `line` (the image's entrypoint on a node). */
-  function shimDir(line: OcMirrorLine | undefined): string {
-    const dir = join(options.root, "bin", line ?? "default");
+  /**
+   * A folder whose `oc-mirror` is the real binary of `line` (the image's entrypoint on a node).
+   * With `gate` (a folder), each start first records its pid as `started-<n>` there and waits
+   * (at most 10 minutes) for `go-<n>`: see watchPasses.
+   */
+  function shimDir(dir: string, line: OcMirrorLine | undefined, gate?: string): string {
     const shim = join(dir, "oc-mirror");
     mkdirSync(dir, { recursive: true });
-    writeFileSync(shim, `#!/bin/sh\nexec "${ocMirrorBinary(line)}" "$@"\n`);
+    const wait =
+      gate === undefined
+        ? ""
+        : [
+            `gate="${gate}"`,
+            "n=1",
+            'while [ -e "$gate/started-$n" ]; do n=$((n+1)); done',
+            'echo $$ > "$gate/started-$n"',
+            "i=0",
+            'while [ ! -e "$gate/go-$n" ]; do',
+            '  i=$((i+1)); if [ "$i" -gt 12000 ]; then echo "test pod runner: oc-mirror start $n never released" >&2; exit 125; fi',
+            "  sleep 0.05",
+            "done",
+            "",
+          ].join("\n");
+    writeFileSync(shim, `#!/bin/sh\n${wait}exec "${ocMirrorBinary(line)}" "$@"\n`);
     chmodSync(shim, 0o755);
     return dir;
+  }
+
+  /**
+   * Releases each oc-mirror start of a gated shim (see shimDir) after the behaviour's
+   * beforeOcMirror, until `done` resolves.
+   */
+  async function watchPasses(
+    gate: string,
+    behaviour: PodBehaviour,
+    volumes: ReadonlyMap<string, string>,
+    ocMirror: { port?: number; pid?: number },
+    done: Promise<unknown>,
+  ): Promise<void> {
+    let finished = false;
+    const finish = () => {
+      finished = true;
+    };
+    done.then(finish, finish);
+    /** Whether the containers have ended (set by the callback above). */
+    const ended = () => finished;
+    for (let pass = 1; !ended(); pass++) {
+      const started = join(gate, `started-${String(pass)}`);
+      while (!ended() && !existsSync(started)) await sleep(25);
+      if (ended()) return;
+      const pid = Number.parseInt(readFileSync(started, "utf8").trim(), 10);
+      const kill = (what: "oc-mirror" | "container") => {
+        // Only processes this runner started and that still run: the binary (until the next
+        // start), or the container's process group (until the containers ended).
+        if (ended() || (what === "oc-mirror" && existsSync(join(gate, `started-${String(pass + 1)}`))))
+          return;
+        const target = what === "oc-mirror" ? pid : -(ocMirror.pid ?? pid);
+        try {
+          process.kill(target, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      };
+      await behaviour.beforeOcMirror?.({ pass, pid, port: ocMirror.port ?? 0, volumes, kill });
+      writeFileSync(join(gate, `go-${String(pass)}`), "");
+    }
   }
 
   async function setStatus(pod: V1Pod, status: Record<string, unknown>): Promise<void> {
@@ -288,24 +372,39 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
     volumes: Map<string, string>,
     extraEnv: NodeJS.ProcessEnv,
     logFile: string,
-    options: { readonly killAfterMs?: number; readonly line?: OcMirrorLine } = {},
+    options: {
+      readonly killAfterMs?: number;
+      /** Folder of this pod's `oc-mirror` shim. */
+      readonly bin: string;
+      readonly line?: OcMirrorLine;
+      /** See shimDir. */
+      readonly gate?: string;
+      /** Filled in: the container's process (group) and the port given to oc-mirror. */
+      readonly ocMirror?: { port?: number; pid?: number };
+    },
   ): Promise<Exit> {
     const map = mapper(
       (container.volumeMounts ?? []).map((m) => [m.mountPath, volumes.get(m.name) ?? "/nonexistent"]),
     );
     const env: NodeJS.ProcessEnv = {
-      PATH: `${shimDir(options.line)}:${process.env.PATH ?? ""}`,
+      PATH: `${shimDir(options.bin, options.line, options.gate)}:${process.env.PATH ?? ""}`,
       ...extraEnv,
     };
     for (const e of container.env ?? []) if (e.value !== undefined) env[e.name] = map(e.value);
     // Pods of one node share its network: each oc-mirror gets a free port for its cache registry.
     const args = [...(container.args ?? [])];
     const port = args.indexOf("--port");
-    if (port >= 0 && port + 1 < args.length) args[port + 1] = String(await freePort());
+    if (port >= 0 && port + 1 < args.length) {
+      const free = await freePort();
+      args[port + 1] = String(free);
+      if (options.ocMirror !== undefined) options.ocMirror.port = free;
+    }
     const argv = [...(container.command ?? []), ...args].map(map);
     // No command: the image's entrypoint, which for this project's image is its CLI.
     const [command, ...rest] = container.command === undefined ? [NODE, MAIN, ...argv] : argv;
-    return runProcess(command ?? "/bin/false", rest, env, logFile, options.killAfterMs);
+    return runProcess(command ?? "/bin/false", rest, env, logFile, options.killAfterMs, (pid) => {
+      if (options.ocMirror !== undefined) options.ocMirror.pid = pid;
+    });
   }
 
   async function runPod(pod: V1Pod): Promise<void> {
@@ -321,8 +420,10 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
     // Init containers, in order, while the pod is Pending (as the kubelet reports them).
     const initStarted = new Date().toISOString();
     const initStatuses: Record<string, unknown>[] = [];
+    // Each container's own `oc-mirror` shim folder.
+    const bin = (c: V1Container) => join(podDir, "bin", c.name);
     for (const c of initContainers) {
-      const exit = await runContainer(c, volumes, {}, `${logBase}.${c.name}.log`);
+      const exit = await runContainer(c, volumes, {}, `${logBase}.${c.name}.log`, { bin: bin(c) });
       const exitCode = exit.code ?? 137;
       initStatuses.push(terminated(c, exitCode, exit.signal, initStarted, new Date().toISOString()));
       if (exitCode !== 0) {
@@ -368,7 +469,11 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
     const hasToken = (c: V1Container) =>
       pod.spec?.automountServiceAccountToken !== false ||
       (c.volumeMounts ?? []).some((m) => tokenVolumes.has(m.name));
-    const exits = await Promise.all(
+    // oc-mirror's starts are gated only when the behaviour acts on them.
+    const gate = behaviour.beforeOcMirror !== undefined ? join(podDir, "oc-mirror-starts") : undefined;
+    if (gate !== undefined) mkdirSync(gate, { recursive: true });
+    const ocMirror: { port?: number; pid?: number } = {};
+    const running = Promise.all(
       containers.map((c) =>
         runContainer(
           c,
@@ -376,14 +481,21 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
           hasToken(c) ? { KUBECONFIG: kubeconfig } : {},
           `${logBase}.${c.name}.log`,
           c.name === "reporter"
-            ? {}
+            ? { bin: bin(c) }
             : {
+                bin: bin(c),
+                ocMirror,
+                ...(gate !== undefined && { gate }),
                 ...(behaviour.killAfterMs !== undefined && { killAfterMs: behaviour.killAfterMs }),
                 ...(behaviour.line !== undefined && { line: behaviour.line }),
               },
         ),
       ),
     );
+    const watching =
+      gate !== undefined ? watchPasses(gate, behaviour, volumes, ocMirror, running) : undefined;
+    const exits = await running;
+    await watching;
     await behaviour.beforeExit?.(pod);
     const finished = new Date().toISOString();
     const codes = exits.map((e) => e.code ?? 137);

@@ -41,7 +41,9 @@ export function usePodRunner(ns: TestNamespace): TestPodRunner {
   });
   afterAll(async () => {
     await runner?.stop();
-    rmSync(root, { recursive: true, force: true });
+    // HUBMIRROR_KEEP_HARNESS=1 keeps the pods' volumes and logs (each container's output).
+    if (process.env.HUBMIRROR_KEEP_HARNESS === "1") console.log(`pod runner folder kept: ${root}`);
+    else rmSync(root, { recursive: true, force: true });
   });
   afterEach(() => {
     behaviours.clear();
