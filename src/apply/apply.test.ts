@@ -244,6 +244,46 @@ describe("planChanges", () => {
     expect(contains({ a: [1, 2] }, { a: [1] })).toBe(false);
   });
 
+  it("names the signatures a ConfigMap update adds and removes, and sees a removed key as a change", () => {
+    const signatures = (keys: string[]) =>
+      desiredObjects(
+        valid([
+          generated(
+            {
+              apiVersion: "v1",
+              kind: "ConfigMap",
+              metadata: {
+                name: "mirrored-release-signatures",
+                namespace: "openshift-config-managed",
+                labels: { "release.openshift.io/verification-signatures": "" },
+              },
+              binaryData: Object.fromEntries(keys.map((k) => [k, Buffer.from(k).toString("base64")])),
+            },
+            "signature-configmap.json",
+          ),
+        ]),
+        owner,
+        ["ReleaseSignatures"],
+        "r",
+      );
+    const key = (c: string, n: number) => `sha256-${c.repeat(64)}-${String(n)}`;
+    const [three] = signatures([key("a", 1), key("b", 2), key("c", 3)]);
+    const [renumbered] = signatures([key("b", 1), key("c", 2)]);
+    const [fewer] = signatures([key("a", 1), key("b", 2)]);
+    if (three === undefined || renumbered === undefined || fewer === undefined) throw new Error("none");
+    const shrink = planChanges([renumbered], [live(three)], { prune: true });
+    expect(shrink.disruptive).toBe(false);
+    expect(shrink.summary).toBe(
+      `update ConfigMap openshift-config-managed/${three.name}: ` +
+        `adds ${key("b", 1)}, ${key("c", 2)}; removes ${key("a", 1)}, ${key("b", 2)}, ${key("c", 3)}`,
+    );
+    // The same keys minus one: every remaining key is on the cluster, yet the update must remove one.
+    const dropped = planChanges([fewer], [live(three)], { prune: true });
+    expect(dropped.changes).toHaveLength(1);
+    expect(dropped.summary).toMatch(new RegExp(`: removes ${key("c", 3)}$`));
+    expect(planChanges([fewer], [live(fewer)], { prune: true }).changes).toEqual([]);
+  });
+
   it("names the same change with the same hash, and a different change differently", () => {
     const [before] = desired({ "quay.io/a": [`${REGISTRY}/a`], "quay.io/b": [`${REGISTRY}/b`] });
     const [after] = desired({ "quay.io/a": [`${REGISTRY}/a`] });
