@@ -438,6 +438,7 @@ describe.each(["4.20", "5"] as const)("oc-mirror %s", (line: OcMirrorLine) => {
     const spec = (parts: ImageSetParts) => ({ imageSet: { inline: upstreamImageSet(parts) } });
     const up = upstream();
     const src = up.source.host;
+    const srcPattern = src.replace(/\./g, "\\.");
 
     // 1. The first run, and the approval of its mirror sets. (Another test may have put the
     // registry's entry into the shared pull secret already.)
@@ -490,12 +491,12 @@ describe.each(["4.20", "5"] as const)("oc-mirror %s", (line: OcMirrorLine) => {
     expect(pending?.disruptive).toBe(true);
     expect(pending?.summary).toMatch(
       new RegExp(
-        `create ImageTagMirrorSet ${NAME}-itms-release-0-[a-f0-9]{8}: adds mirrors for ${src}/openshift-release-dev/ocp-release \\(drains nodes\\)`,
+        `create ImageTagMirrorSet ${NAME}-itms-release-0-[a-f0-9]{8}: adds mirrors for ${srcPattern}/openshift-release-dev/ocp-release \\(drains nodes\\)`,
       ),
     );
     expect(pending?.summary).toMatch(
       new RegExp(
-        `create ImageTagMirrorSet ${NAME}-itms-generic-0-[a-f0-9]{8}: adds mirrors for ${src}/demo \\(drains nodes\\)`,
+        `create ImageTagMirrorSet ${NAME}-itms-generic-0-[a-f0-9]{8}: adds mirrors for ${srcPattern}/demo \\(drains nodes\\)`,
       ),
     );
     expect((await owned()).size).toBe(0);
