@@ -137,6 +137,29 @@ describe("validateGenerated", () => {
   });
 });
 
+function signatures(keys: string[], value = (k: string) => Buffer.from(k.slice(0, 71)).toString("base64")) {
+  return desiredObjects(
+    valid([
+      generated(
+        {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: {
+            name: "mirrored-release-signatures",
+            namespace: "openshift-config-managed",
+            labels: { "release.openshift.io/verification-signatures": "" },
+          },
+          binaryData: Object.fromEntries(keys.map((k) => [k, value(k)])),
+        },
+        "signature-configmap.json",
+      ),
+    ]),
+    owner,
+    ["ReleaseSignatures"],
+    "r",
+  );
+}
+
 describe("desiredObjects", () => {
   const resources = () =>
     valid([
@@ -185,6 +208,22 @@ describe("desiredObjects", () => {
     const long = appliedName({ namespace: "n", name: "x".repeat(80) }, "cs-redhat-operator-index-v4-19", 63);
     expect(long.length).toBeLessThanOrEqual(63);
     expect(long).toMatch(/^[a-z]([-a-z0-9]*[a-z0-9])?$/);
+  });
+
+  it("numbers release signatures per digest, so the same signatures are the same content every run", () => {
+    const key = (c: string, n: number) => `sha256-${c.repeat(64)}-${String(n)}`;
+    // oc-mirror numbers across releases, in an order that changes from run to run.
+    const [one] = signatures([key("a", 1), key("b", 2), key("c", 3)]);
+    const [two] = signatures([key("c", 1), key("a", 2), key("b", 3)]);
+    expect(Object.keys(one?.content.binaryData ?? {})).toEqual([key("a", 1), key("b", 1), key("c", 1)]);
+    expect(two?.content).toEqual(one?.content);
+    expect(two?.hash).toBe(one?.hash);
+    // Two signatures of one release keep both, numbered 1 and 2.
+    const [both] = signatures([key("a", 1), key("a", 7)], (k) => Buffer.from(k).toString("base64"));
+    expect(Object.keys(both?.content.binaryData ?? {})).toEqual([key("a", 1), key("a", 2)]);
+    expect(Object.values(both?.content.binaryData ?? {}).sort()).toEqual(
+      [key("a", 1), key("a", 7)].map((k) => Buffer.from(k).toString("base64")).sort(),
+    );
   });
 
   it("applies only the kinds asked for, with the same hash for the same content", () => {
@@ -242,6 +281,24 @@ describe("planChanges", () => {
     const plan = planChanges([d], [live(d, withDefaults)], { prune: true });
     expect(plan).toMatchObject({ changes: [], hash: "", apply: [], unchanged: [d] });
     expect(contains({ a: [1, 2] }, { a: [1] })).toBe(false);
+  });
+
+  it("names the signatures a ConfigMap update adds and removes, and sees a removed key as a change", () => {
+    const key = (c: string, n: number) => `sha256-${c.repeat(64)}-${String(n)}`;
+    const [three] = signatures([key("a", 1), key("b", 2), key("c", 3)]);
+    const [fewer] = signatures([key("b", 1), key("c", 2)]);
+    const [added] = signatures([key("d", 4), key("a", 1), key("b", 2), key("c", 3)]);
+    if (three === undefined || fewer === undefined || added === undefined) throw new Error("none");
+    // Every remaining key is on the cluster, yet the update must remove one.
+    const shrink = planChanges([fewer], [live(three)], { prune: true });
+    expect(shrink.disruptive).toBe(false);
+    expect(shrink.summary).toBe(
+      `update ConfigMap openshift-config-managed/${three.name}: removes ${key("a", 1)}`,
+    );
+    expect(planChanges([added], [live(three)], { prune: true }).summary).toMatch(
+      new RegExp(`: adds ${key("d", 1)}$`),
+    );
+    expect(planChanges([fewer], [live(fewer)], { prune: true }).changes).toEqual([]);
   });
 
   it("names the same change with the same hash, and a different change differently", () => {

@@ -62,8 +62,48 @@ export function appliedName(owner: Owner, sourceName: string, maxName: number): 
   return `${base}-${hash}`;
 }
 
-/** Mirror entries sorted by source: oc-mirror's order changes from run to run. */
+const SIGNATURE_KEY = /^(sha256-[a-f0-9]{64})-[0-9]+$/;
+
+/**
+ * Release signatures keyed `sha256-<digest>-<n>`, numbered per digest from 1 (values in a
+ * stable order). oc-mirror numbers them with one counter across all releases, in an order
+ * that changes from run to run (clusterresources.go GenerateSignatureConfigMap), so the
+ * same signatures would come under other keys each run. The cluster version operator takes
+ * every key that starts with the digest, so the number carries no meaning.
+ */
+export function renumberSignatures(entries: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const byDigest = new Map<string, unknown[]>();
+  const other: [string, unknown][] = [];
+  for (const [key, value] of Object.entries(entries)) {
+    const digest = SIGNATURE_KEY.exec(key)?.[1];
+    if (digest === undefined) other.push([key, value]);
+    else byDigest.set(digest, [...(byDigest.get(digest) ?? []), value]);
+  }
+  const renumbered = [...byDigest].flatMap(([digest, values]) =>
+    values
+      .map((v) => [JSON.stringify(v), v] as const)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, v], i) => [`${digest}-${String(i + 1)}`, v] as const),
+  );
+  return Object.fromEntries([...other, ...renumbered].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * Content as it is applied, the same for the same configuration whatever the run: mirror
+ * entries sorted by source (oc-mirror's order changes from run to run) and release
+ * signatures renumbered (see renumberSignatures).
+ */
 function normalized(kind: string, content: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  if (kind === "ConfigMap") {
+    const out: Record<string, unknown> = { ...content };
+    for (const field of ["data", "binaryData"] as const) {
+      const entries = content[field];
+      if (entries !== null && typeof entries === "object") {
+        out[field] = renumberSignatures(entries as Record<string, unknown>);
+      }
+    }
+    return out;
+  }
   const field =
     kind === "ImageDigestMirrorSet"
       ? "imageDigestMirrors"

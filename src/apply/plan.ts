@@ -125,9 +125,59 @@ function mirrorSetChange(
   return { disruptive, detail: parts.length > 0 ? parts.join("; ") : "no mirror entries change" };
 }
 
+/**
+ * What changes in a ConfigMap's keys (`data` and `binaryData`): for the release-signature
+ * ConfigMap, which release signatures (`sha256-<digest>-<n>`) a run adds or removes, e.g.
+ * when a channel range shrinks.
+ */
+function configMapChange(
+  live: Readonly<Record<string, unknown>> | undefined,
+  desired: Readonly<Record<string, unknown>>,
+): string {
+  const values = (content: Readonly<Record<string, unknown>> | undefined): Map<string, unknown> => {
+    const map = new Map<string, unknown>();
+    for (const field of ["data", "binaryData"] as const) {
+      const entries = content?.[field];
+      if (entries === null || typeof entries !== "object") continue;
+      for (const [key, value] of Object.entries(entries)) map.set(`${field}/${key}`, value);
+    }
+    return map;
+  };
+  const before = values(live);
+  const after = values(desired);
+  const name = (key: string) => key.slice(key.indexOf("/") + 1);
+  const added = [...after.keys()].filter((k) => !before.has(k)).map(name);
+  const removed = [...before.keys()].filter((k) => !after.has(k)).map(name);
+  const changed = [...after.keys()].filter((k) => before.has(k) && before.get(k) !== after.get(k)).map(name);
+  const parts = [
+    added.length > 0 ? `adds ${listed(added)}` : "",
+    changed.length > 0 ? `changes ${listed(changed)}` : "",
+    removed.length > 0 ? `removes ${listed(removed)}` : "",
+  ].filter((p) => p !== "");
+  return parts.length > 0 ? parts.join("; ") : "content changes";
+}
+
 function describe(change: Change): string {
   const where = change.namespace !== undefined ? `${change.namespace}/${change.name}` : change.name;
   return `${change.op} ${change.kind} ${where}: ${change.detail}${change.disruptive ? " (drains nodes)" : ""}`;
+}
+
+/**
+ * Whether the live content is what is desired. The server may add defaults to a spec, so a
+ * spec only has to contain the desired fields; a ConfigMap's `data` and `binaryData` get no
+ * defaults, so their keys must be exactly the desired ones (a signature a run no longer
+ * generates must go).
+ */
+function holds(
+  kind: string,
+  live: Readonly<Record<string, unknown>>,
+  desired: Readonly<Record<string, unknown>>,
+): boolean {
+  if (!contains(live, desired)) return false;
+  if (kind !== "ConfigMap") return true;
+  const keys = (value: unknown) =>
+    value !== null && typeof value === "object" ? Object.keys(value).sort().join("\0") : "";
+  return keys(live.data) === keys(desired.data) && keys(live.binaryData) === keys(desired.binaryData);
 }
 
 function contentOf(object: Readonly<Record<string, unknown>>): Record<string, unknown> {
@@ -152,7 +202,7 @@ export function planChanges(
   const changes: Change[] = [];
   for (const d of desired) {
     const current = liveByKey.get(key(d.info.kind, d.namespace, d.name));
-    if (current !== undefined && contains(contentOf(current.object), d.content)) {
+    if (current !== undefined && holds(d.info.kind, contentOf(current.object), d.content)) {
       unchanged.push(d);
       continue;
     }
@@ -161,13 +211,19 @@ export function planChanges(
     const mirrorChange = isMirrorSet
       ? mirrorSetChange(d.info.kind, current && contentOf(current.object), d.content)
       : undefined;
+    const otherChange =
+      current === undefined
+        ? "new"
+        : d.info.kind === "ConfigMap"
+          ? configMapChange(contentOf(current.object), d.content)
+          : "content changes";
     changes.push({
       op: current === undefined ? "create" : "update",
       kind: d.info.kind,
       name: d.name,
       ...(d.namespace !== undefined && { namespace: d.namespace }),
       disruptive: mirrorChange?.disruptive ?? false,
-      detail: mirrorChange?.detail ?? (current === undefined ? "new" : "content changes"),
+      detail: mirrorChange?.detail ?? otherChange,
       hash: d.hash,
     });
   }

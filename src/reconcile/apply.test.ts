@@ -294,6 +294,44 @@ describe("decide: apply", () => {
     });
   });
 
+  it("says that a run changed nothing when the cluster already holds its objects, once", () => {
+    const one = verified({}, [first]);
+    const applyAction = decide(one.mj, observed(one.cm, { applied: noLive }), settings).actions.find(
+      (a) => a.kind === "apply",
+    );
+    const live: LiveState = { objects: liveFrom(applyAction), missing: [] };
+    const two = verified({}, [first], { appliedRun: "run1" }, "run2");
+    const d = decide(two.mj, observed(two.cm, { applied: live }), settings);
+    const action = d.actions.find((a) => a.kind === "apply");
+    expect(action?.kind === "apply" && action.plan.changes).toEqual([]);
+    expect(action?.kind === "apply" && action.plan.apply).toEqual([]);
+    const outcome = outcomeOf(action, { pullSecretWritten: false });
+    const done = decide(two.mj, observed(two.cm, { applied: live, applyOutcome: outcome }), settings);
+    expect(condition(done, "Applied")).toMatchObject({
+      status: "True",
+      reason: "Applied",
+      message: "run run2: no change: the cluster already holds run run2's 2 objects; nothing was written",
+    });
+    expect(done.status.appliedRun).toBe("run2");
+    expect(done.events).toEqual([
+      { type: "Normal", reason: "Applied", action: "Apply", note: condition(done, "Applied")?.message },
+    ]);
+    // Looked at again for a new generation (an apply setting changed): the same fact, no Event.
+    const later = mirrorJob({ kinds: ["ImageDigestMirrorSet"] }, done.status, {
+      finalizers: [FINALIZER],
+      generation: 2,
+    });
+    const again = decide(later, observed(two.cm, { applied: live }), settings);
+    const againAction = again.actions.find((a) => a.kind === "apply");
+    const repeated = decide(
+      later,
+      observed(two.cm, { applied: live, applyOutcome: outcomeOf(againAction, { pullSecretWritten: false }) }),
+      settings,
+    );
+    expect(condition(repeated, "Applied")?.message).toMatch(/no change/);
+    expect(repeated.events).toEqual([]);
+  });
+
   it("shows the change but applies nothing in Manual mode; None drops the condition", () => {
     const { mj, cm } = verified({ mode: "Manual" }, [first]);
     const d = decide(mj, observed(cm, { applied: noLive }), settings);

@@ -302,17 +302,25 @@ function finishApply(
   }
   const changed = plan.changes.length + (outcome.pullSecretWritten ? 1 : 0);
   const message =
-    `run ${run.id}: ${applied.length} objects on the cluster` +
-    (changed > 0
-      ? ` (${plan.summary || "pull secret entry updated"}${plan.summary && outcome.pullSecretWritten ? "; pull secret entry updated" : ""})`
-      : " (no changes)");
+    changed > 0
+      ? `run ${run.id}: ${applied.length} objects on the cluster ` +
+        `(${plan.summary || "pull secret entry updated"}${plan.summary && outcome.pullSecretWritten ? "; pull secret entry updated" : ""})`
+      : noChangeMessage(run.id, applied.length);
+  // A run whose objects the cluster already holds is reported once, like any other apply;
+  // looking again for a new generation of the same run (say an apply setting changed) is no
+  // new fact.
+  const report = changed > 0 || status.appliedRun !== run.id;
   return {
     ...base,
     condition: { type: "Applied", status: "True", reason: "Applied", message: message.slice(0, 4096) },
     status: { ...statusFields, appliedRun: run.id },
-    events:
-      changed > 0
-        ? [{ type: "Normal", reason: "Applied", action: "Apply", note: message.slice(0, 1024) }]
-        : [],
+    events: report
+      ? [{ type: "Normal", reason: "Applied", action: "Apply", note: message.slice(0, 1024) }]
+      : [],
   };
+}
+
+/** What the `Applied` condition and Event say about a run that changed nothing on the cluster. */
+export function noChangeMessage(runId: string, objects: number): string {
+  return `run ${runId}: no change: the cluster already holds run ${runId}'s ${objects} objects; nothing was written`;
 }

@@ -1,8 +1,9 @@
 /**
  * A cluster without the OpenShift APIs (kind, vanilla Kubernetes): its own control plane,
  * with only the project's CRD and none of the stand-ins the other apply tests install.
- * The MirrorJob mirrors and verifies, then names what the cluster lacks, and the operator
- * stays healthy without retrying in a loop.
+ * The MirrorJob mirrors (the real oc-mirror, an image of the offline upstream named by tag, so
+ * oc-mirror generates an ImageTagMirrorSet) and verifies, then names what the cluster lacks,
+ * and the operator stays healthy without retrying in a loop.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,8 +16,11 @@ import {
   condition,
   createPushSecret,
   createRegistryCa,
+  createSourceInputs,
   mirrorJobs,
   startOperator,
+  upstreamImageSet,
+  upstreamSource,
   type RunningOperator,
 } from "../harness/operator.ts";
 import { startPodRunner, type PodRunner } from "../harness/pod-runner.ts";
@@ -58,9 +62,11 @@ it("names the missing kinds, keeps mirroring and verifying, and stays healthy", 
   await createPushSecret(kc, NAMESPACE);
   await createPushSecret(kc, NAMESPACE, "pull");
   await createRegistryCa(kc, NAMESPACE);
+  await createSourceInputs(kc, NAMESPACE);
   const mjs = mirrorJobs(kc);
   await mjs.create(NAMESPACE, "plain", {
-    imageSet: { inline: { mirror: { additionalImages: [{ name: "quay.io/plain/app:1.0" }] } } },
+    imageSet: { inline: upstreamImageSet({ additionalImages: ["tagOnly"] }) },
+    source: upstreamSource(),
     registry: {
       url: `${registry.host}/plain-cluster`,
       pushSecretRef: { name: "push" },

@@ -2,8 +2,11 @@
  * Applying a run's generated configuration on the real control plane, made to look like
  * OpenShift by stand-in CRDs and namespaces (test/harness/openshift.ts): per-MirrorJob
  * names and finalizer cleanup, rejection of tampered results, approval of disruptive
- * changes, the pull secret merge, and the tenant guard. Runs are played by the pod runner
- * with the oc-mirror fixture, which generates IDMS/ITMS for the images it copies.
+ * changes, the pull secret merge, and the tenant guard. Runs are the real oc-mirror (the
+ * default line) mirroring additional images of the offline upstream; it writes one mirror entry
+ * per source namespace (`<source>/demo`, `<source>/openshift`, ...), an ImageTagMirrorSet
+ * `itms-generic-0` for images named by tag and an ImageDigestMirrorSet `idms-generic-0` for
+ * images named by digest.
  */
 import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { afterEach, beforeAll, describe, expect, inject, it } from "vitest";
@@ -17,9 +20,12 @@ import {
   condition,
   createPushSecret,
   createRegistryCa,
+  createSourceInputs,
   dockerConfigJson,
   mirrorJobs,
   startOperator,
+  upstream,
+  upstreamSource,
   type MirrorJobObject,
   type RunningOperator,
 } from "../harness/operator.ts";
@@ -57,14 +63,30 @@ async function start(applyNamespaces = [ns.name]) {
   await createPushSecret(kc, ns.name);
   await createPushSecret(kc, ns.name, "pull");
   await createRegistryCa(kc, ns.name);
+  await createSourceInputs(kc, ns.name);
 }
 
-const digestImage = (namespace: string, hex: string) => `quay.io/${namespace}/app@sha256:${hex.repeat(64)}`;
-const tagImage = (namespace: string) => `quay.io/${namespace}/app:1.0`;
+/**
+ * Images of the upstream in two namespaces, so that a mirror set has two entries: by tag
+ * (`demo/busybox:stable`, `openshift/graph-image:latest`) and by digest (`demo/pause@…`, the
+ * 4.19.1 release payload `openshift-release-dev/ocp-release@…`, here just an image).
+ */
+const up = upstream();
+const SRC = up.source.host;
+const TAGGED = { alpha: up.content.images.tagOnly.reference, beta: up.content.release.graphImageReference };
+const TAGGED_SOURCES = { alpha: `${SRC}/demo`, beta: `${SRC}/openshift` };
+const release = up.content.release.versions.find((v) => v.version === "4.19.1");
+const DIGESTED = {
+  alpha: up.content.images.digestPinned.reference,
+  beta: `${SRC}/openshift-release-dev/ocp-release@${release?.digest ?? ""}`,
+};
+const DIGESTED_SOURCES = { alpha: `${SRC}/demo`, beta: `${SRC}/openshift-release-dev` };
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 function spec(images: string[], apply: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
   return {
     imageSet: { inline: { mirror: { additionalImages: images.map((name) => ({ name })) } } },
+    source: upstreamSource(),
     registry: {
       url: `${registry.host}/${ns.name}`,
       pushSecretRef: { name: "push" },
@@ -106,7 +128,7 @@ const appliedTrue = (mj: MirrorJobObject) => condition(mj, "Applied")?.status ==
 describe("applying a verified run", () => {
   it("applies two MirrorJobs' same-named objects side by side; deletion honours deletionPolicy", async () => {
     await start();
-    const images = [tagImage("alpha"), tagImage("beta")];
+    const images = [TAGGED.alpha, TAGGED.beta];
     // ITMS creation drains nodes: allowed here, approval is the subject of another test.
     await mjs.create(ns.name, "deleter", spec(images, { disruptive: "Allow", deletionPolicy: "Delete" }));
     await mjs.create(ns.name, "orphaner", spec(images, { disruptive: "Allow", deletionPolicy: "Orphan" }));
@@ -131,8 +153,8 @@ describe("applying a verified run", () => {
     expect(deleterItms[0]?.metadata.name).toMatch(/^deleter-itms-generic-0-[a-f0-9]{8}$/);
     expect(deleterItms[0]?.metadata.labels?.["app.kubernetes.io/managed-by"]).toBe(MANAGER);
     expect(deleterItms[0]?.spec.imageTagMirrors?.map((e) => e.source)).toEqual([
-      "quay.io/alpha",
-      "quay.io/beta",
+      TAGGED_SOURCES.alpha,
+      TAGGED_SOURCES.beta,
     ]);
     for (const entry of deleterItms[0]?.spec.imageTagMirrors ?? []) {
       for (const mirror of entry.mirrors)
@@ -179,7 +201,6 @@ describe("a tampered result", () => {
   /** Rewrites the run's generated objects in its result ConfigMap, as a compromised pod could. */
   function tamper(change: (objects: Record<string, unknown>[]) => Record<string, unknown>[]): PodBehaviour {
     return {
-      scenario: "success",
       beforeExit: async (pod) => {
         const name = `${pod.metadata?.labels?.["job-name"] ?? ""}-result`;
         const cm = await core.readNamespacedConfigMap({ namespace: ns.name, name });
@@ -242,7 +263,7 @@ describe("a tampered result", () => {
     };
     for (const [name, c] of Object.entries(cases)) {
       behaviours.set(name, c.behaviour);
-      await mjs.create(ns.name, name, spec([tagImage("alpha")], { disruptive: "Allow" }));
+      await mjs.create(ns.name, name, spec([TAGGED.alpha], { disruptive: "Allow" }));
     }
     for (const [name, c] of Object.entries(cases)) {
       const mj = await mjs.waitFor(
@@ -267,23 +288,24 @@ describe("a tampered result", () => {
 });
 
 describe("disruptive changes", () => {
-  const two = [digestImage("alpha", "a"), digestImage("beta", "b")];
-  const one = [digestImage("alpha", "a")];
-  // The fixture cannot make content for digests the user names, so these runs skip verification.
-  const noVerify = { verify: { enabled: false } };
+  const two = [DIGESTED.alpha, DIGESTED.beta];
+  const one = [DIGESTED.alpha];
 
   it("applies IDMS additions at once; a shrinking image set waits for approval (or never, under Deny)", async () => {
     await start();
-    await mjs.create(ns.name, "approve", spec(two, { disruptive: "RequireApproval" }, noVerify));
-    await mjs.create(ns.name, "deny", spec(two, { disruptive: "Deny" }, noVerify));
+    await mjs.create(ns.name, "approve", spec(two, { disruptive: "RequireApproval" }));
+    await mjs.create(ns.name, "deny", spec(two, { disruptive: "Deny" }));
     for (const name of ["approve", "deny"]) {
       await mjs.waitFor(ns.name, name, "Applied=True", appliedTrue, 90_000);
       const [idms] = await owned("imagedigestmirrorsets", name);
-      expect(idms?.spec.imageDigestMirrors?.map((e) => e.source)).toEqual(["quay.io/alpha", "quay.io/beta"]);
+      expect(idms?.spec.imageDigestMirrors?.map((e) => e.source)).toEqual([
+        DIGESTED_SOURCES.alpha,
+        DIGESTED_SOURCES.beta,
+      ]);
     }
     expect(await owned("imagetagmirrorsets", "approve")).toEqual([]);
 
-    for (const name of ["approve", "deny"]) await mjs.patchSpec(ns.name, name, spec(one, {}, noVerify));
+    for (const name of ["approve", "deny"]) await mjs.patchSpec(ns.name, name, spec(one));
     const pending = await mjs.waitFor(
       ns.name,
       "approve",
@@ -294,7 +316,7 @@ describe("disruptive changes", () => {
     expect(pending.status?.phase).toBe("AwaitingApproval");
     expect(pending.status?.pendingChange).toMatchObject({ disruptive: true });
     expect(pending.status?.pendingChange?.summary).toMatch(
-      /removes the mirrors of quay.io\/beta.*drains nodes/,
+      new RegExp(`removes the mirrors of ${escape(DIGESTED_SOURCES.beta)}.*drains nodes`),
     );
     const denied = await mjs.waitFor(
       ns.name,
@@ -323,7 +345,7 @@ describe("disruptive changes", () => {
     );
     expect(approved.status?.pendingChange).toBeUndefined();
     const [idms] = await owned("imagedigestmirrorsets", "approve");
-    expect(idms?.spec.imageDigestMirrors?.map((e) => e.source)).toEqual(["quay.io/alpha"]);
+    expect(idms?.spec.imageDigestMirrors?.map((e) => e.source)).toEqual([DIGESTED_SOURCES.alpha]);
     // Deny still holds: the old IDMS stays as it was.
     const still = await mjs.get(ns.name, "deny");
     expect(condition(still, "Applied")?.reason).toBe("DisruptiveChangeDenied");
@@ -347,7 +369,7 @@ describe("disruptive changes", () => {
 describe("the pull secret", () => {
   it("gets the mirror's entry, keeps every other entry and a concurrent change, and is written once", async () => {
     await start();
-    await mjs.create(ns.name, "pull", spec([tagImage("alpha")], { disruptive: "Allow" }));
+    await mjs.create(ns.name, "pull", spec([TAGGED.alpha], { disruptive: "Allow" }));
     const first = await mjs.waitFor(ns.name, "pull", "Applied=True", appliedTrue, 90_000);
     const after = await pullSecretAuths();
     expect(after.auths["quay.io"]).toEqual(THIRD_PARTY["quay.io"]);
@@ -408,7 +430,7 @@ describe("the tenant guard", () => {
   it("lets a MirrorJob in a namespace not allowed mirror and verify, and change nothing cluster-wide", async () => {
     const before = await pullSecretAuths();
     await start(["somewhere-else"]);
-    await mjs.create(ns.name, "tenant", spec([tagImage("alpha")], { disruptive: "Allow" }));
+    await mjs.create(ns.name, "tenant", spec([TAGGED.alpha], { disruptive: "Allow" }));
     const mj = await mjs.waitFor(
       ns.name,
       "tenant",

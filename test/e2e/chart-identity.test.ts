@@ -1,8 +1,10 @@
 /**
  * The operator as the Helm chart installs it, as far as RBAC goes: the chart's
  * ServiceAccount and RBAC are rendered and applied for real, the operator runs in-process
- * with a token of that ServiceAccount (TokenRequest), and a full run succeeds: mirrored,
- * verified, applied (mirror sets, the pull secret entry) and cleaned up on deletion. The same
+ * with a token of that ServiceAccount (TokenRequest), and a full run of the real oc-mirror (an
+ * image of the offline upstream named by tag, with every `spec.source` input: pull Secret, CA
+ * bundle, release signing key) succeeds: mirrored, verified, applied (its ImageTagMirrorSet,
+ * the pull secret entry) and cleaned up on deletion. The same
  * identity may not read Secrets where no MirrorJob is served, nor write any Secret but the
  * pull secret. Any request RBAC refuses during the run fails the test.
  */
@@ -22,8 +24,11 @@ import {
   condition,
   createPushSecret,
   createRegistryCa,
+  createSourceInputs,
   mirrorJobs,
   startOperator,
+  upstreamImageSet,
+  upstreamSource,
   type RunningOperator,
 } from "../harness/operator.ts";
 import { startPodRunner, type PodRunner } from "../harness/pod-runner.ts";
@@ -119,9 +124,11 @@ it("runs a full mirror run, verification and apply as the chart's ServiceAccount
   await createPushSecret(admin, mirrorNs);
   await createPushSecret(admin, mirrorNs, "pull");
   await createRegistryCa(admin, mirrorNs);
+  await createSourceInputs(admin, mirrorNs);
   const mjs = mirrorJobs(admin);
   await mjs.create(mirrorNs, "chart", {
-    imageSet: { inline: { mirror: { additionalImages: [{ name: "quay.io/chart/app:1.0" }] } } },
+    imageSet: { inline: upstreamImageSet({ additionalImages: ["tagOnly"] }) },
+    source: upstreamSource(),
     registry: {
       url: `${registry.host}/${mirrorNs}`,
       pushSecretRef: { name: "push" },
