@@ -1040,10 +1040,11 @@ async function localMode(why: string, check: boolean): Promise<void> {
       );
     }
     say(
-      "There is no kubelet or container engine here: the test pod runner (test/harness/pod-runner.ts)\n" +
-        "  plays the kubelet for the Jobs' pods. It runs their containers as local processes (the\n" +
-        "  oc-mirror container's wrapper with this binary as `oc-mirror`, the operator's CLI for the\n" +
-        "  others), with their volumes as local folders, and reports their status to the API server.",
+      "This stack has no kubelet (nor scheduler): the test pod runner (test/harness/pod-runner.ts)\n" +
+        "  plays the kubelet for the Jobs' pods. It runs their containers as local processes, not\n" +
+        "  images (the oc-mirror container's wrapper script with that binary as `oc-mirror`; the\n" +
+        "  operator's CLI for the others), with their volumes as local folders, and reports their\n" +
+        "  status to the API server.",
     );
     const custom = kc.makeApiClient(CustomObjectsApi);
     const refreshNamespaces = async () => {
