@@ -52,6 +52,7 @@ import {
   Watch,
   type KubernetesObject,
 } from "@kubernetes/client-node";
+import type { V1CustomResourceDefinition } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { parse, stringify } from "yaml";
 import { KINDS, PULL_SECRET } from "../src/apply/kinds.ts";
@@ -68,7 +69,7 @@ import { readResultConfigMap } from "../src/report/result.ts";
 import { cacheDir, kubectlBinary, ocMirrorBinary, repoRoot } from "../test/harness/binaries.ts";
 import { startControlPlane } from "../test/harness/control-plane.ts";
 import { installCrds, projectCrds } from "../test/harness/crds.ts";
-import { installOpenShiftStandIns, OPENSHIFT_NAMESPACES } from "../test/harness/openshift.ts";
+import { installOpenShiftStandIns, OPENSHIFT_NAMESPACES, openshiftCrds } from "../test/harness/openshift.ts";
 import { startPodRunner, type PodRunner } from "../test/harness/pod-runner.ts";
 import { stopAll } from "../test/harness/processes.ts";
 import { startRegistry, type TestRegistry } from "../test/harness/registry.ts";
@@ -919,6 +920,35 @@ async function showApplied(kc: KubeConfig, mj: MirrorJobLike, target: TestRegist
   return ok;
 }
 
+/**
+ * The API server makes a CRD's watch cache on the first request for its resource and answers
+ * requests served from that cache with 429 ("storage is (re)initializing") until it is filled.
+ * On a real cluster these CRDs have been in use long before; here they were just created, and
+ * the operator backs off 10 s, then 20 s... after a 429 (measured: the sample's run ended up
+ * to 50 s later). So touch each resource, by the cache, until it answers (bounded: 30 s).
+ */
+async function warmWatchCaches(kc: KubeConfig, crds: readonly V1CustomResourceDefinition[]): Promise<void> {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  for (const crd of crds) {
+    const group = crd.spec.group;
+    const plural = crd.spec.names.plural;
+    const version = crd.spec.versions.find((v) => v.served)?.name ?? "";
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await api.listClusterCustomObject({ group, version, plural, resourceVersion: "0", limit: 1 });
+        break;
+      } catch (err) {
+        if (!isStatus(err, 429) || attempt >= 120) {
+          throw new Error(`listing ${plural}.${group} (to fill its watch cache): ${errorText(err)}`, {
+            cause: err,
+          });
+        }
+        await sleep(250);
+      }
+    }
+  }
+}
+
 function kubectlGet(kubeconfig: string): string {
   try {
     return execFileSync(kubectlBinary(), ["--kubeconfig", kubeconfig, "get", "mirrorjobs", "-A"], {
@@ -999,6 +1029,7 @@ async function localMode(why: string, check: boolean): Promise<void> {
     kc.loadFromFile(cluster.kubeconfigFile);
     await installCrds(kc);
     await installOpenShiftStandIns(kc);
+    await warmWatchCaches(kc, [...projectCrds(), ...openshiftCrds()]);
     say(`installed CRD ${CRD_NAME} from config/crd/, and what the operator applies to on OpenShift:`);
     say(
       "  stand-in CRDs for ImageDigestMirrorSet, ImageTagMirrorSet, CatalogSource, ClusterCatalog and UpdateService " +
