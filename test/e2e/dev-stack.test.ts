@@ -1,7 +1,9 @@
 /**
  * `npm start` (hack/dev-stack.ts) as a user runs it, in a subprocess:
- * - the local development stack with `--check`: its own control plane and registries, the
- *   sample MirrorJob run to its end, the summary printed, everything stopped and removed;
+ * - the local development stack with `--check`: its own control plane, offline upstream and
+ *   target registry, the sample MirrorJob (a release range with its update graph, an operator
+ *   package and three additional images) run to its end by the real oc-mirror, what the target
+ *   holds and the objects applied printed, everything stopped and removed;
  * - cluster mode against the shared test control plane: the CRD found, the manager started,
  *   and stopped cleanly by SIGTERM. A Lease held by someone else keeps it on standby, so it
  *   never reconciles the other tests' MirrorJobs.
@@ -12,7 +14,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CoordinationV1Api, V1MicroTime } from "@kubernetes/client-node";
 import { describe, expect, inject, it } from "vitest";
-import { repoRoot } from "../harness/binaries.ts";
+import { ocMirrorBinary, ocMirrorPins, repoRoot } from "../harness/binaries.ts";
 import { adminKubeConfig, useNamespace, waitFor } from "../harness/kube.ts";
 
 const DEV_STACK = join(repoRoot, "hack/dev-stack.ts");
@@ -79,28 +81,147 @@ function cleanEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 describe("npm start without a cluster: the local development stack", () => {
-  it("runs the sample MirrorJob to Succeeded with --check, says oc-mirror is simulated, leaves nothing", async () => {
-    const run = runDevStack(
-      ["--check"],
-      cleanEnv({ HUBMIRROR_DEV_OC_MIRROR: "fixture", HUBMIRROR_DEV_FIXTURE_DELAY_MS: "500" }),
-    );
+  it("mirrors a release, a catalog and images with the real oc-mirror, applies the objects, leaves nothing", async () => {
+    // The default line: the operator's (HUBMIRROR_OC_MIRROR_LINE unset), built by hack/setup.sh.
+    const env = cleanEnv({});
+    delete env.HUBMIRROR_OC_MIRROR_LINE;
+    const run = runDevStack(["--check"], env);
     const code = await exitWithin(run, 200_000);
     const output = run.output();
     expect(code, output).toBe(0);
 
-    expect(output).toMatch(/oc-mirror is simulated/);
-    expect(output).toMatch(/Go module proxy refuses/);
-    // Status lines as the run goes, ending with the sample Ready.
-    expect(output).toMatch(/hub-mirror-operator\/tools {2}Mirroring {2}Ready=False\(RunInProgress\)/);
-    expect(output).toMatch(
-      /hub-mirror-operator\/tools {2}Succeeded {2}Ready=True\(RunSucceeded\) {2}Mirrored=True\(RunSucceeded\) {2}Verified=True\(AllImagesPresent\) {2}last run Succeeded: copied 2\/2/,
+    // oc-mirror is the real binary, and the output says so (and who plays the kubelet).
+    const pin = ocMirrorPins().pins.find((p) => p.line === "4.20");
+    const version = /oc-mirror is real: the Jobs run oc-mirror (\S+) \(line 4\.20, /.exec(output)?.[1];
+    expect(version, output).toBeDefined();
+    const own = (process.env.HUBMIRROR_OC_MIRROR ?? "") !== "";
+    if (!own) expect(version).toBe(pin?.version);
+    const origin = own ? "HUBMIRROR_OC_MIRROR" : "built from source by hack/setup.sh";
+    expect(output).toContain(`(line 4.20, ${origin}: ${ocMirrorBinary("4.20")})`);
+    expect(output).toMatch(/This stack has no kubelet \(nor scheduler\): the test pod runner/);
+    expect(output).not.toMatch(/simulated|fixture/i);
+
+    // The upstream's content, the stand-in OpenShift APIs and the sample.
+    expect(output).toMatch(/release channel stable-4\.19: 4\.19\.1, 4\.19\.2, 4\.19\.3/);
+    expect(output).toContain("operator catalog redhat/redhat-operator-index:v4.19: packages demo-operator");
+    expect(output).toMatch(/stand-in CRDs for ImageDigestMirrorSet, ImageTagMirrorSet, CatalogSource/);
+    expect(output).toContain(
+      "release channel stable-4.19 4.19.1 to 4.19.3 with graph: true, operator package demo-operator, 3 additional images",
     );
-    expect(output).toContain("the sample MirrorJob hub-mirror-operator/tools ended: Succeeded");
+    expect(output).toMatch(/into 127\.0\.0\.1:\d+\/mirror, apply\.mode Auto/);
+
+    // Status lines as the run goes, ending with the sample Ready and its objects applied.
+    expect(output).toMatch(/hub-mirror-operator\/ocp-4-19 {2}Mirroring {2}Ready=False\(RunInProgress\)/);
+    expect(output).toMatch(
+      /hub-mirror-operator\/ocp-4-19 {2}Succeeded {2}Ready=True\(RunSucceeded\) {2}Mirrored=True\(RunSucceeded\) {2}Verified=True\(AllImagesPresent\) {2}Applied=True\(Applied\) {2}last run Succeeded: copied 20\/20/,
+    );
+    expect(output).toContain("the sample MirrorJob hub-mirror-operator/ocp-4-19 ended: Succeeded");
     // `kubectl get mirrorjobs -A` from the real kubectl.
     expect(output).toMatch(/NAMESPACE\s+NAME\s+PHASE\s+READY\s+REGISTRY/);
-    expect(output).toMatch(/hub-mirror-operator\s+tools\s+Succeeded\s+True\s+127\.0\.0\.1:\d+\/mirror/);
-    // Copied, not made up: the target holds the source's digests.
-    expect(output.match(/ = source$/gm)).toHaveLength(2);
+    expect(output).toMatch(/hub-mirror-operator\s+ocp-4-19\s+Succeeded\s+True\s+127\.0\.0\.1:\d+\/mirror/);
+
+    // oc-mirror's own words: its version and Results (release, operator and additional images).
+    expect(output).toContain(`⚙️  environment version: ${version ?? "?"}`);
+    expect(output).toMatch(/^ {2}📌 images to copy 20$/m);
+    expect(output).toMatch(/^ {3}✓ {2}10 \/ 10 release images mirrored successfully$/m);
+    expect(output).toMatch(/^ {3}✓ {2}7 \/ 7 operator images mirrored successfully$/m);
+    expect(output).toMatch(/^ {3}✓ {2}3 \/ 3 additional images mirrored successfully$/m);
+
+    // Copied, not made up: every image of the mapping is in the target, with the source's digest.
+    const row = (path: string, verdict: string) =>
+      new RegExp(`^ {2}mirror/${path}\\s+sha256:[0-9a-f]{12} {2}${verdict}$`, "m");
+    for (const v of ["4.19.1", "4.19.2", "4.19.3"]) {
+      expect(output).toMatch(row(`openshift/release-images:${v}-x86_64`, "= source by tag"));
+      expect(output).toMatch(row(`openshift/release:${v}-x86_64-cli`, "= source by digest"));
+    }
+    expect(output).toMatch(row("openshift/graph-image:latest", "= the upstream's graph data image"));
+    expect(output).toMatch(row("redhat/redhat-operator-index:v4\\.19", "rebuilt by oc-mirror .*"));
+    expect(output).toMatch(
+      row("demo/demo-operator-bundle:sha256-[0-9a-f]{12}\\.\\.\\.", "= source by digest"),
+    );
+    expect(output).toMatch(row("demo/toolbox:1\\.0", "= source by tag"));
+    expect(output).toMatch(row("demo/pause:sha256-[0-9a-f]{12}\\.\\.\\.", "= source by digest"));
+    expect(output).toMatch(row("demo/busybox:stable", "= source by tag"));
+    expect(output.match(/ = source by (digest|tag)$/gm)).toHaveLength(17);
+    expect(output).toContain(
+      "19 of 19 images present; 18 compared with the source: all the source's digests",
+    );
+    expect(output).not.toMatch(/MISSING|DIFFERS|NOT FOUND|NOT APPLIED/);
+
+    // The objects oc-mirror generated, applied to the stand-in APIs and read back.
+    expect(output).toMatch(/Applied=True: run [0-9a-f]+: 10 objects on the cluster:/);
+    const object = (kind: string, namespace: string, name: string, content: string) =>
+      new RegExp(`^ {2}${kind}\\s+${namespace}\\s+ocp-4-19-${name}-[0-9a-f]{8}\\s+${content}$`, "m");
+    const host = "127\\.0\\.0\\.1:\\d+";
+    expect(output).toMatch(
+      object(
+        "ImageDigestMirrorSet",
+        "",
+        "idms-release-0",
+        `${host}/openshift-release-dev/ocp-release -> ${host}/mirror/openshift/release-images`,
+      ),
+    );
+    expect(output).toMatch(
+      object("ImageDigestMirrorSet", "", "idms-operator-0", `${host}/demo -> ${host}/mirror/demo`),
+    );
+    expect(output).toMatch(
+      object("ImageDigestMirrorSet", "", "idms-generic-0", `${host}/demo -> ${host}/mirror/demo`),
+    );
+    expect(output).toMatch(
+      object(
+        "ImageTagMirrorSet",
+        "",
+        "itms-release-0",
+        `${host}/openshift-release-dev/ocp-release -> ${host}/mirror/openshift/release-images`,
+      ),
+    );
+    expect(output).toMatch(
+      object("ImageTagMirrorSet", "", "itms-generic-0", `${host}/demo -> ${host}/mirror/demo`),
+    );
+    expect(output).toMatch(
+      object(
+        "CatalogSource",
+        "openshift-marketplace",
+        "cs-redhat-operator-index-v4-19",
+        `image ${host}/mirror/redhat/redhat-operator-index:v4\\.19 \\(grpc\\)`,
+      ),
+    );
+    expect(output).toMatch(
+      object(
+        "ClusterCatalog",
+        "",
+        "cc-redhat-operator-index-v4-19",
+        `image ${host}/mirror/redhat/redhat-operator-index:v4\\.19`,
+      ),
+    );
+    expect(output).toMatch(
+      object(
+        "UpdateService",
+        "openshift-update-service",
+        "update-service-oc-mirror",
+        `releases ${host}/mirror/openshift/release-images`,
+      ),
+    );
+    expect(output).toMatch(
+      new RegExp(`^\\s+graphDataImage ${host}/mirror/openshift/graph-image:latest$`, "m"),
+    );
+    expect(output).toMatch(
+      object(
+        "ConfigMap",
+        "openshift-config-managed",
+        "mirrored-release-signatures",
+        "3 release signatures: .*",
+      ),
+    );
+    expect(output).toMatch(
+      new RegExp(
+        `^ {2}Secret\\s+openshift-config\\s+pull-secret\\s+auths ${host}: the credentials of Secret hub-mirror-operator/mirror-registry-pull \\(not shown\\)$`,
+        "m",
+      ),
+    );
+    // No credential in the printout: no auth entry, no base64 of "mirror:" or "reader:" (the users).
+    expect(output).not.toMatch(/"auths?"\s*:/);
+    expect(output).not.toMatch(/bWlycm9yO|cmVhZGVyO/);
     expect(output).toMatch(/export KUBECONFIG=\/\S+\/cluster\/admin\.kubeconfig/);
 
     const dir = /files in (\S*hubmirror-dev-\w+)/.exec(output)?.[1] ?? "";
