@@ -84,3 +84,10 @@ export const OWNER_LABELS = {
 
 /** Finalizer that lets the operator clean up cluster-scoped objects when a MirrorJob is deleted. */
 export const FINALIZER = "hubmirror.dev/applied-resources";
+
+/** Whether the object carries the finalizer that cleans up what a MirrorJob applied. */
+export function hasFinalizer(obj: {
+  readonly metadata: { readonly finalizers?: readonly string[] };
+}): boolean {
+  return obj.metadata.finalizers?.includes(FINALIZER) ?? false;
+}

@@ -3,6 +3,8 @@
  * MirrorJob controller, run only while this replica leads. Configuration comes from the
  * environment (the Helm chart sets it); bad values stop the process with a message.
  */
+import { startWatches } from "../runtime/cache.ts";
+import { KubeShell } from "../runtime/shell.ts";
 import { OC_MIRROR_LINES } from "../ocmirror/lines.ts";
 import { hostname } from "node:os";
 import { readFileSync } from "node:fs";
@@ -89,11 +91,10 @@ export interface Manager {
 export async function runManager(config: ManagerConfig, kc: KubeConfig, logger: Logger): Promise<Manager> {
   const metrics: OperatorMetrics = createOperatorMetrics({ mirrorJobs: () => controller.mirrorJobs() });
   const controller: MirrorJobController = new MirrorJobController({
-    kc,
     logger,
-    identity: config.identity,
+    shell: new KubeShell(kc, config.identity),
+    watch: (cache, listener) => startWatches(kc, logger, config.watchNamespaces, cache, listener),
     workers: config.workers,
-    watchNamespaces: config.watchNamespaces,
     queueObserver: metrics.controller.queueObserver(),
     onReconciled: (result, seconds) => {
       metrics.controller.reconciled(result, seconds);

@@ -88,7 +88,7 @@ export interface DecisionLike {
 export interface MirrorJobMetricsOptions {
   readonly registry: Registry;
   /** The MirrorJobs in the informer cache; undefined while there is no synced cache (not leading). */
-  readonly mirrorJobs: () => readonly MirrorJobLike[] | undefined;
+  readonly mirrorJobs: () => Iterable<MirrorJobLike> | undefined;
 }
 
 function keyOf(namespace: string, name: string): string {
@@ -112,8 +112,10 @@ export class MirrorJobMetrics {
 
   constructor(options: MirrorJobMetricsOptions) {
     const registers = [options.registry];
-    const liveSamples = (): GaugeSamples[] | undefined =>
-      options.mirrorJobs()?.map((mj) => mirrorJobSamples(mj));
+    const liveSamples = (): GaugeSamples[] | undefined => {
+      const live = options.mirrorJobs();
+      return live === undefined ? undefined : Array.from(live, (mj) => mirrorJobSamples(mj));
+    };
     for (const key of Object.keys(GAUGES) as GaugeKey[]) {
       const gauge: Gauge = new Gauge({
         name: GAUGES[key],
@@ -176,7 +178,7 @@ export class MirrorJobMetrics {
    * `increase()` sees the first error), and hook-fed series of MirrorJobs no longer in a synced
    * cache are removed (a delete event missed while this replica was not leading).
    */
-  private sync(live: readonly MirrorJobLike[] | undefined): void {
+  private sync(live: Iterable<MirrorJobLike> | undefined): void {
     if (live === undefined) return;
     const keys = new Set<string>();
     for (const mj of live) {

@@ -21,7 +21,7 @@ export interface OperatorMetrics {
 }
 
 export function createOperatorMetrics(options: {
-  readonly mirrorJobs: () => readonly MirrorJobLike[] | undefined;
+  readonly mirrorJobs: () => Iterable<MirrorJobLike> | undefined;
 }): OperatorMetrics {
   const registry = new Registry();
   const controller = new ControllerMetrics({ registry, controller: CONTROLLER_NAME, queue: CONTROLLER_NAME });

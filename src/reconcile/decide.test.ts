@@ -5,14 +5,16 @@ import type { MirrorJobStatus, Run } from "../api/status.ts";
 import { runNames } from "../job/names.ts";
 import { RESULT_KEYS, encodeJsonGzip } from "../report/result.ts";
 import type { VerifyResult } from "../registry/verify.ts";
-import {
-  decide,
-  type Action,
-  type Decision,
-  type DecideSettings,
-  type EnsureOutcome,
-  type Observed,
-} from "./decide.ts";
+import { decide } from "./decide.ts";
+import type {
+  Answers,
+  Decision,
+  DecideSettings,
+  EnsureOutcome,
+  Observed,
+  Query,
+  RegistryCheck,
+} from "./protocol.ts";
 
 const settings: DecideSettings = {
   defaultOcMirrorImage: "r.example.com/oc-mirror:1",
@@ -85,21 +87,56 @@ const pushSecret: V1Secret = {
   },
 };
 
-function observed(extra: Partial<Observed> = {}): Observed {
+/** The shell's answers, named as the tests give them. */
+interface Given {
+  readonly registryCheck?: RegistryCheck;
+  readonly verification?: { readonly runId: string; readonly result: VerifyResult };
+  readonly sealed?: { readonly runId: string; readonly result: V1ConfigMap | undefined };
+  readonly ensured?: { readonly runId: string; readonly outcome: EnsureOutcome };
+}
+
+function answersOf(given: Given): Answers {
+  return {
+    ...(given.registryCheck !== undefined && {
+      checkRegistry: { kind: "checkRegistry", result: given.registryCheck },
+    }),
+    ...(given.verification !== undefined && { verify: { kind: "verify", ...given.verification } }),
+    ...(given.sealed !== undefined && { sealRun: { kind: "sealRun", ...given.sealed } }),
+    ...(given.ensured !== undefined && { ensure: { kind: "ensure", ...given.ensured } }),
+  };
+}
+
+function observed(extra: Partial<Omit<Observed, "answers">> & Given = {}): Observed {
+  const { registryCheck, verification, sealed, ensured, ...rest } = extra;
   return {
     now,
     referenced: { secrets: new Map([["push", pushSecret]]), configMaps: new Map() },
     jobs: [],
     resultConfigMaps: new Map(),
-    ...extra,
+    ...rest,
+    answers: answersOf({
+      ...(registryCheck !== undefined && { registryCheck }),
+      ...(verification !== undefined && { verification }),
+      ...(sealed !== undefined && { sealed }),
+      ...(ensured !== undefined && { ensured }),
+    }),
   };
+}
+
+/** What a decision asks the shell to do: its effects, then its query. */
+function asked(d: Decision): unknown[] {
+  return [...d.effects, ...(d.query !== undefined ? [d.query] : [])];
+}
+
+function askedKinds(d: Decision): string[] {
+  return [...d.effects.map((e) => e.kind), ...(d.query !== undefined ? [d.query.kind] : [])];
 }
 
 function conditionOf(d: Decision, type: string) {
   return d.status.conditions?.find((c) => c.type === type);
 }
 
-type EnsureAction = Extract<Action, { kind: "ensure" }>;
+type EnsureAction = Extract<Query, { kind: "ensure" }>;
 
 /**
  * Decides like the shell when a run is due: once to learn about the registry check, once
@@ -112,16 +149,16 @@ function decideStarting(
   outcome: EnsureOutcome = { ok: true },
 ): Decision & { ensure: EnsureAction } {
   const first = decide(mj, observed(extra), settings);
-  expect(first.actions.map((a) => a.kind)).toEqual(["checkRegistry"]);
+  expect(askedKinds(first)).toEqual(["checkRegistry"]);
   const second = decide(mj, observed({ ...extra, registryCheck: { ok: true } }), settings);
-  const ensure = second.actions.find((a): a is EnsureAction => a.kind === "ensure");
+  const ensure = second.query?.kind === "ensure" ? second.query : undefined;
   if (ensure === undefined) throw new Error("no ensure action");
   const last = decide(
     mj,
     observed({ ...extra, registryCheck: { ok: true }, ensured: { runId: ensure.runId, outcome } }),
     settings,
   );
-  expect(last.actions.some((a) => a.kind === "ensure")).toBe(false);
+  expect(askedKinds(last)).not.toContain("ensure");
   return { ...last, ensure };
 }
 
@@ -190,7 +227,7 @@ describe("decide: starting runs", () => {
       fields: ["spec.resources[storage]"],
     };
     const d = decideStarting(mirrorJob({ storage: { cache: { size: "0" } } }), {}, { ok: false, refusal });
-    expect(d.retry).toBe(true);
+    expect(d.next).toEqual({ kind: "backoff" });
     expect(d.status.currentRun).toBeUndefined();
     expect(d.status.phase).toBe("Failed");
     expect(conditionOf(d, "Stalled")).toMatchObject({ status: "True", reason: "ObjectRejected" });
@@ -200,8 +237,8 @@ describe("decide: starting runs", () => {
     expect(conditionOf(d, "Ready")).toMatchObject({ status: "False", reason: "ObjectRejected" });
     expect(d.events).toMatchObject([{ type: "Warning", reason: "ObjectRejected" }]);
     // What was created of the run is removed again.
-    expect(d.actions).toEqual([
-      { kind: "deleteRun", id: d.ensure.runId, jobName: expect.any(String) as string },
+    expect(asked(d)).toEqual([
+      { kind: "deleteRun", runId: d.ensure.runId, jobName: expect.any(String) as string },
     ]);
     // The same refusal on the next try: no second Event.
     const again = decideStarting(
@@ -215,7 +252,7 @@ describe("decide: starting runs", () => {
 
   it("starts no run while suspended", () => {
     const d = decide(mirrorJob({ suspend: true }), observed(), settings);
-    expect(d.actions).toEqual([]);
+    expect(asked(d)).toEqual([]);
     expect(d.status.phase).toBe("Suspended");
   });
 
@@ -226,7 +263,7 @@ describe("decide: starting runs", () => {
       lastRun: { ...(done.status.currentRun as Run), result: "Succeeded", verification: verified },
     };
     delete finished.currentRun;
-    expect(decide(mirrorJob({}, finished), observed(), settings).actions).toEqual([]);
+    expect(asked(decide(mirrorJob({}, finished), observed(), settings))).toEqual([]);
     const d = decideStarting(mirrorJob({ runRequest: "now" }, finished, 2));
     expect(d.status.currentRun?.trigger).toBe("RunRequest");
     expect(d.status.lastHandledRunRequest).toBe("now");
@@ -265,8 +302,8 @@ describe("decide: preflight", () => {
       observed({ referenced: { secrets: new Map(), configMaps: new Map() } }),
       settings,
     );
-    expect(d.retry).toBe(true);
-    expect(d.actions).toEqual([]);
+    expect(d.next).toEqual({ kind: "backoff" });
+    expect(asked(d)).toEqual([]);
     expect(conditionOf(d, "PreflightPassed")).toMatchObject({
       status: "False",
       reason: "SecretNotFound",
@@ -300,13 +337,13 @@ describe("decide: preflight", () => {
       status: "False",
       reason: "RegistryAuthFailed",
     });
-    expect(d.actions).toEqual([]);
+    expect(asked(d)).toEqual([]);
   });
 
   it("reports an invalid schedule as a stalled spec", () => {
     const d = decide(mirrorJob({ schedule: "every day" }), observed(), settings);
     expect(conditionOf(d, "Stalled")).toMatchObject({ status: "True", reason: "InvalidSpec" });
-    expect(d.actions).toEqual([]);
+    expect(asked(d)).toEqual([]);
   });
 });
 
@@ -358,33 +395,38 @@ describe("decide: following and finishing runs", () => {
       settings,
     );
     expect(d.status.currentRun?.progress).toMatchObject({ copied: 2, total: 5, stage: "mirroring" });
-    expect(d.actions).toEqual([]);
+    expect(asked(d)).toEqual([]);
   });
 
   const success = { exit: { code: 0, outcome: "success", failedCategories: [], description: "ok" } };
   const finishedJob = () => [job(current.jobName, current.id, "Complete")];
   /** The shell's answer to `sealRun`: the result as the API server holds it once sealed. */
-  const sealedWith = (cm: V1ConfigMap | undefined): Pick<Observed, "sealed"> => ({
+  const sealedWith = (cm: V1ConfigMap | undefined): Pick<Given, "sealed"> => ({
     sealed: { runId: current.id, result: cm },
   });
 
   it("seals a run that ended before reading its result, and reads the sealed one", () => {
-    const ended = observed({
+    const cache = {
       jobs: finishedJob(),
       resultConfigMaps: new Map([[names.result, resultConfigMap(success)]]),
-    });
+    };
+    const ended = observed(cache);
     const first = decide(mirrorJob({}, started.status), ended, settings);
-    expect(first.actions).toEqual([
-      { kind: "sealRun", id: current.id, resultName: names.result, roleName: names.role },
+    expect(asked(first)).toEqual([
+      { kind: "sealRun", runId: current.id, resultName: names.result, roleName: names.role },
     ]);
     expect(first.status.currentRun).toBeDefined();
     // The cache's copy said success; the sealed one (what the API server holds) decides.
     const failure = resultConfigMap({
       exit: { code: 1, outcome: "failure", failedCategories: [], description: "generic error" },
     });
-    const second = decide(mirrorJob({}, started.status), { ...ended, ...sealedWith(failure) }, settings);
+    const second = decide(
+      mirrorJob({}, started.status),
+      observed({ ...cache, ...sealedWith(failure) }),
+      settings,
+    );
     expect(second.status.lastRun?.result).toBe("Failed");
-    expect(second.actions.some((a) => a.kind === "sealRun")).toBe(false);
+    expect(askedKinds(second)).not.toContain("sealRun");
   });
 
   it("records a success, then verifies its images before it is Ready", () => {
@@ -402,7 +444,7 @@ describe("decide: following and finishing runs", () => {
     });
     expect(first.status.lastSuccessfulRun?.id).toBe(current.id);
     expect(conditionOf(first, "Mirrored")).toMatchObject({ status: "True", reason: "RunSucceeded" });
-    expect(first.actions).toMatchObject([
+    expect(asked(first)).toMatchObject([
       {
         kind: "verify",
         runId: current.id,
@@ -423,7 +465,7 @@ describe("decide: following and finishing runs", () => {
       }),
       settings,
     );
-    expect(second.actions).toEqual([]);
+    expect(asked(second)).toEqual([]);
     expect(conditionOf(second, "Verified")).toMatchObject({ status: "True", reason: "AllImagesPresent" });
     expect(conditionOf(second, "Ready")?.status).toBe("True");
     expect(second.status.phase).toBe("Succeeded");
@@ -436,7 +478,7 @@ describe("decide: following and finishing runs", () => {
     expect(second.events.map((e) => e.reason)).toEqual(["RunSucceeded", "Verified"]);
 
     // Verified once: the next pass does not check again.
-    expect(decide(mirrorJob({}, second.status), observed({ jobs: finishedJob() }), settings).actions).toEqual(
+    expect(asked(decide(mirrorJob({}, second.status), observed({ jobs: finishedJob() }), settings))).toEqual(
       [],
     );
   });
@@ -487,7 +529,7 @@ describe("decide: following and finishing runs", () => {
       observed({ jobs: finishedJob(), resultConfigMaps: new Map([[names.result, cm]]), ...sealedWith(cm) }),
       settings,
     );
-    const verify = d.actions.find((a) => a.kind === "verify");
+    const verify = d.query?.kind === "verify" ? d.query : undefined;
     expect(verify).toMatchObject({
       images: [
         // Once, without a source digest: its content was made by the run.
@@ -528,7 +570,7 @@ describe("decide: following and finishing runs", () => {
       observed({ jobs: finishedJob(), resultConfigMaps: new Map([[names.result, cm]]), ...sealedWith(cm) }),
       settings,
     );
-    expect(d.actions).toEqual([]);
+    expect(asked(d)).toEqual([]);
     expect(conditionOf(d, "Verified")).toBeUndefined();
     expect(conditionOf(d, "Ready")?.status).toBe("True");
   });
@@ -594,7 +636,7 @@ describe("decide: following and finishing runs", () => {
 
   it("adopts a running Job the status does not know", () => {
     const d = decide(mirrorJob(), observed({ jobs: [job("mj-running", "abc")] }), settings);
-    expect(d.actions).toEqual([]);
+    expect(asked(d)).toEqual([]);
     expect(d.status.currentRun).toMatchObject({ id: "abc", jobName: "mj-running" });
   });
 
@@ -616,7 +658,7 @@ describe("decide: following and finishing runs", () => {
       }),
       settings,
     );
-    expect(d.actions.flatMap((a) => (a.kind === "deleteRun" ? [a.jobName] : []))).toEqual([
+    expect(d.effects.flatMap((e) => (e.kind === "deleteRun" ? [e.jobName] : []))).toEqual([
       "mj-old2",
       "mj-old3",
       "mj-old4",

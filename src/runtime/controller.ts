@@ -1,130 +1,51 @@
 /**
- * The MirrorJob controller: informers feed a work queue keyed by `namespace/name`; each
- * key is reconciled by gathering observations from the caches, calling the pure
- * `decide`, and executing its actions. Watches on Jobs, pods, ConfigMaps and Secrets map
- * back to the MirrorJobs that own or reference them.
+ * The MirrorJob controller: watches (cache.ts) feed a work queue keyed by `namespace/name`;
+ * workers, started once the caches have synced, reconcile each key: observe it from the
+ * cache, ask the pure `decide`, let the shell (shell.ts) answer its queries and carry out its
+ * effects, record its Events, write its status, and queue the key again as its `next` says.
+ *
+ * The loop's bookkeeping, each for a reason written where it is kept:
+ * - the operator's own status writes are not a reason to reconcile again (ownWrites);
+ * - a reconcile does not decide from a cache older than its own last write (replaced);
+ * - Events recorded before a status write that lost a conflict are not recorded again when
+ *   the next reconcile finds the same facts (unconfirmedEvents);
+ * - a failure backs off per key, and the status says when the next try comes.
  */
-import {
-  ApiException,
-  BatchV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  type V1ConfigMap,
-  type V1Job,
-  type V1Pod,
-  type V1Secret,
-} from "@kubernetes/client-node";
+import type { KubernetesObject, V1ConfigMap, V1Job } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { GROUP, KIND, PLURAL, VERSION } from "../api/mirrorjob.ts";
+import { KIND } from "../api/mirrorjob.ts";
 import type { Condition, MirrorJobStatus } from "../api/status.ts";
-import { formatFieldErrors, validateMirrorJob } from "../api/validation.ts";
-import { ApplyActions } from "../apply/cluster.ts";
-import { LABELS, MANAGER, labelValue, ownerName } from "../job/names.ts";
+import { formatFieldErrors, validateMirrorJob, type MirrorJob } from "../api/validation.ts";
+import { LABELS, MANAGER, ownerName } from "../job/names.ts";
 import { setCondition, settleConditions } from "../reconcile/conditions.ts";
-import {
-  decide,
-  type Action,
-  type Decision,
-  type DecideSettings,
-  type EventSpec,
-  type Observed,
-  type RegistryCheck,
-  QUERY_ACTIONS,
-} from "../reconcile/decide.ts";
+import { decide } from "../reconcile/decide.ts";
 import { referencedNames } from "../reconcile/preflight.ts";
-import { RegistryClient } from "../registry/client.ts";
-import { RegistryClients } from "../registry/clients.ts";
-import { RegistryError } from "../registry/errors.ts";
-import { verifyImages, type VerifyResult } from "../registry/verify.ts";
-import { ClusterActions, isStaleWrite, isStatus, type MirrorJobKey } from "./cluster.ts";
-import { FINALIZER } from "../apply/kinds.ts";
+import {
+  withAnswer,
+  type DecideSettings,
+  type Decision,
+  type EventSpec,
+  type Next,
+  type Observed,
+} from "../reconcile/protocol.ts";
 import { canonicalJson } from "../util/hash.ts";
-import { startScopedInformer, type InformerHandle } from "./informer.ts";
-import { WorkQueue, type WorkQueueObserver, type WorkQueueOptions } from "./workqueue.ts";
+import {
+  configMapRefKey,
+  ControllerCache,
+  mirrorJobIndexKey,
+  secretRefKey,
+  type CacheListener,
+  type RawMirrorJob,
+  type Resource,
+  type Watches,
+} from "./cache.ts";
+import type { InformerEventType } from "./informer.ts";
+import { describeError, retryAfterMs } from "./kube-api.ts";
+import type { MirrorJobKey, MirrorJobVersion } from "./mirrorjob-writer.ts";
+import type { Shell } from "./shell.ts";
+import { WorkQueue, type WorkQueueObserver } from "./workqueue.ts";
 
-type CheckRegistry = (action: Extract<Action, { kind: "checkRegistry" }>) => Promise<RegistryCheck>;
-
-export interface ControllerOptions {
-  readonly kc: KubeConfig;
-  readonly logger: Logger;
-  readonly settings: DecideSettings;
-  /** Names this replica in Events. */
-  readonly identity: string;
-  readonly workers?: number;
-  /** Namespaces whose MirrorJobs are served (and whose Secrets are read); empty: all. */
-  readonly watchNamespaces?: readonly string[];
-  readonly checkRegistry?: CheckRegistry;
-  readonly queueObserver?: WorkQueueObserver;
-  /** Called after each reconcile (metrics; results as controller-runtime counts them). */
-  readonly onReconciled?: (
-    result: "success" | "error" | "requeue" | "requeue_after",
-    seconds: number,
-  ) => void;
-  /** Called with each decision once its actions and Events are done (metrics). */
-  readonly onDecision?: (
-    mirrorJob: { readonly namespace: string; readonly name: string },
-    decision: Decision,
-    previousStatus: MirrorJobStatus | undefined,
-  ) => void;
-  /** Called when the MirrorJob informer sees a MirrorJob deleted (metrics). */
-  readonly onMirrorJobDeleted?: (mirrorJob: { readonly namespace: string; readonly name: string }) => void;
-}
-
-export interface RawMirrorJob extends KubernetesObject {
-  spec?: unknown;
-  status?: MirrorJobStatus;
-}
-
-/** The registry half of preflight: `GET /v2/` with the push credentials. */
-export const pingRegistry: CheckRegistry = async (action) => {
-  const host = action.registry.split("/")[0] ?? action.registry;
-  const client = new RegistryClient({
-    registry: host,
-    credentials: action.credentials,
-    tlsVerify: action.tlsVerify,
-    timeoutMs: 10_000,
-    // One request per check, no retries of its own: the reconcile's backoff is the retry,
-    // and a registry that counts failed logins sees one per try.
-    retries: 0,
-    preemptiveBasic: true,
-    ...(action.caBundle !== undefined && { caBundle: action.caBundle }),
-  });
-  try {
-    await client.ping();
-    return { ok: true };
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    if (err instanceof RegistryError && (err.kind === "unauthorized" || err.kind === "forbidden")) {
-      return { ok: false, reason: "RegistryAuthFailed", message: `${message} (spec.registry.pushSecretRef)` };
-    }
-    if (err instanceof RegistryError && err.kind === "tls")
-      return { ok: false, reason: "RegistryTLSFailed", message };
-    return { ok: false, reason: "RegistryUnreachable", message };
-  } finally {
-    await client.close();
-  }
-};
-
-/** Checks in flight, one connection each (bench/verify.ts measured 16 to 64 alike). */
-const VERIFY_CONCURRENCY = 32;
-
-/** Verification: every image of the run's mapping, HEAD with bounded concurrency. */
-export async function verifyRun(action: Extract<Action, { kind: "verify" }>): Promise<VerifyResult> {
-  const clients = new RegistryClients(action.dockerConfig, {
-    tlsVerify: action.tlsVerify,
-    timeoutMs: 15_000,
-    connections: VERIFY_CONCURRENCY,
-    ...(action.caBundle !== undefined && { caBundle: action.caBundle }),
-  });
-  try {
-    return await verifyImages(action.images, clients.clientFor, { concurrency: VERIFY_CONCURRENCY });
-  } finally {
-    await clients.close();
-  }
-}
+export type { RawMirrorJob } from "./cache.ts";
 
 /**
  * Per-key backoff of failed reconciles: 10 s, doubling, at most 5 minutes. A failing
@@ -134,545 +55,67 @@ export async function verifyRun(action: Extract<Action, { kind: "verify" }>): Pr
  * ConfigMap) is acted on at once through its watch event; the backoff bounds only the tries
  * nothing announces, such as a registry coming back.
  */
-const BACKOFF = { baseDelayMs: 10_000, maxDelayMs: 5 * 60_000 } as const;
+export const BACKOFF_POLICY = { baseDelayMs: 10_000, maxDelayMs: 5 * 60_000 } as const;
 
-function queueOptions(options: ControllerOptions): WorkQueueOptions {
-  return { ...BACKOFF, ...(options.queueObserver && { observer: options.queueObserver }) };
-}
-
-/** Upper bound of shell answers in one reconcile; more means decide asks in a circle. */
-const MAX_QUERIES = 10;
+/**
+ * Upper bound of shell answers in one reconcile. The longest chain today is six (seal a run,
+ * verify it, read and apply its objects, check the registry, start the next run); more means
+ * decide asks in a circle, which fails the reconcile loudly.
+ */
+export const MAX_QUERIES = 10;
 
 /** How long a reconcile waits for the cache to show the operator's own last status write. */
 const CACHE_CATCH_UP_MS = 5_000;
 
-/** A short, secret-free description of a reconcile error, for status and logs. */
-function describeError(err: unknown): string {
-  if (err instanceof ApiException) {
-    const body = (err as ApiException<unknown>).body as { message?: unknown } | undefined;
-    const detail = typeof body?.message === "string" ? body.message : "";
-    return `the API server answered ${String(err.code)}${detail !== "" ? `: ${detail}` : ""}`.slice(0, 1024);
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  return (message.split("\n")[0] ?? "").slice(0, 1024);
+/** How soon a key whose status write lost a conflict is looked at again. */
+export const STALE_WRITE_REQUEUE_MS = 200;
+
+/** How often start() checks whether the caches have synced. */
+const SYNC_POLL_MS = 100;
+
+export type ReconcileResult = "success" | "error" | "requeue" | "requeue_after";
+
+export interface ControllerOptions {
+  readonly logger: Logger;
+  readonly settings: DecideSettings;
+  /** All I/O of a reconcile beyond the cache. */
+  readonly shell: Shell;
+  /** Starts the watches that fill `cache` and report to `listener` (cache.ts's startWatches). */
+  readonly watch: (cache: ControllerCache, listener: CacheListener) => Watches;
+  readonly workers?: number;
+  readonly queueObserver?: WorkQueueObserver;
+  /** Called after each reconcile (metrics; results as controller-runtime counts them). */
+  readonly onReconciled?: (result: ReconcileResult, seconds: number) => void;
+  /** Called with each decision once its effects and Events are done (metrics). */
+  readonly onDecision?: (
+    mirrorJob: { readonly namespace: string; readonly name: string },
+    decision: Decision,
+    previousStatus: MirrorJobStatus | undefined,
+  ) => void;
+  /** Called when a MirrorJob is deleted (metrics). */
+  readonly onMirrorJobDeleted?: (mirrorJob: { readonly namespace: string; readonly name: string }) => void;
+  /** The clock (tests). */
+  readonly now?: () => Date;
 }
 
-function key(namespace: string | undefined, name: string | undefined): string {
+/** What a reconcile did, and when the key should come back. */
+export interface Reconciled {
+  readonly decision?: Decision;
+  /** The status written (or left, when equal to the stored one). */
+  readonly status?: MirrorJobStatus;
+  readonly requeue:
+    | { readonly kind: "none" }
+    | { readonly kind: "after"; readonly ms: number }
+    | { readonly kind: "backoff"; readonly ms: number };
+}
+
+function itemKey(namespace: string | undefined, name: string | undefined): string {
   return `${namespace ?? ""}/${name ?? ""}`;
 }
 
 /** Equal content, whatever the key order. */
 function sameJson(a: unknown, b: unknown): boolean {
   return canonicalJson(a) === canonicalJson(b);
-}
-
-export class MirrorJobController {
-  private readonly options: ControllerOptions;
-  private readonly log: Logger;
-  /** A queue per leadership term: a shut-down queue hands out nothing again. */
-  private queue: WorkQueue;
-  private readonly actions: ClusterActions;
-  private readonly applyActions: ApplyActions;
-  private readonly checkRegistry: CheckRegistry;
-  private informers:
-    | {
-        mirrorJobs: InformerHandle<RawMirrorJob>;
-        jobs: InformerHandle<V1Job>;
-        pods: InformerHandle<V1Pod>;
-        configMaps: InformerHandle<V1ConfigMap>;
-        secrets: InformerHandle<V1Secret>;
-      }
-    | undefined;
-  private workers: Promise<void>[] = [];
-  /**
-   * Per key, what the object looks like after the operator's own last status write (see
-   * `decisionInputs`): its watch event is not a reason to reconcile again (else every status
-   * write would start the next reconcile at once, and a failing MirrorJob would never back
-   * off). Recorded before the write: its event may come before the write's response.
-   */
-  private readonly ownWrites = new Map<string, string>();
-  /**
-   * Per key, the resourceVersion the last status write replaced, and when: until the cache
-   * has moved past it, a reconcile would decide from an outdated status (and, say, start a
-   * run it has already started), so it waits for the cache instead.
-   */
-  private readonly replaced = new Map<string, { resourceVersion: string; at: number }>();
-  /**
-   * Per key, Events recorded by a reconcile whose status write then lost a conflict: the
-   * next reconcile decides again and finds the same facts, which are not recorded twice.
-   */
-  private readonly unconfirmedEvents = new Map<string, Set<string>>();
-
-  constructor(options: ControllerOptions) {
-    this.options = options;
-    this.log = options.logger.child({ controller: "mirrorjob" });
-    this.queue = new WorkQueue(queueOptions(options));
-    this.actions = new ClusterActions(options.kc, options.identity);
-    this.applyActions = new ApplyActions(options.kc);
-    this.checkRegistry = options.checkRegistry ?? pingRegistry;
-  }
-
-  /** True once every cache has synced. */
-  synced(): boolean {
-    return this.informers !== undefined && Object.values(this.informers).every((i) => i.hasSynced());
-  }
-
-  start(): void {
-    const { kc, logger } = this.options;
-    this.queue = new WorkQueue(queueOptions(this.options));
-    const custom = kc.makeApiClient(CustomObjectsApi);
-    const core = kc.makeApiClient(CoreV1Api);
-    const batch = kc.makeApiClient(BatchV1Api);
-    const owned = `${LABELS.managedBy}=${MANAGER}`;
-    // A run's objects are owned by their MirrorJob; its pods by its Job.
-    const enqueueOwner = (_type: string, obj: KubernetesObject) => {
-      const namespace = obj.metadata?.namespace ?? "";
-      const job = ownerName(obj, "Job");
-      const owner =
-        job !== undefined ? ownerOf(this.informers?.jobs.get(namespace, job)) : ownerName(obj, KIND);
-      if (owner !== undefined) this.queue.add(key(namespace, owner));
-    };
-    const ownerOf = (obj: KubernetesObject | undefined) =>
-      obj === undefined ? undefined : ownerName(obj, KIND);
-    const enqueueReferrers = (_type: string, obj: KubernetesObject, kind: "secrets" | "configMaps") => {
-      if (obj.metadata?.labels?.[LABELS.managedBy] === MANAGER) {
-        enqueueOwner(_type, obj);
-        return;
-      }
-      for (const mj of this.informers?.mirrorJobs.list() ?? []) {
-        if (mj.metadata?.namespace !== obj.metadata?.namespace) continue;
-        const parsed = validateMirrorJob(mj);
-        if (parsed.ok && referencedNames(parsed.value.spec)[kind].includes(obj.metadata?.name ?? "")) {
-          this.queue.add(key(mj.metadata?.namespace, mj.metadata?.name));
-        }
-      }
-    };
-    const scope = this.options.watchNamespaces ?? [];
-    // Watch paths for all namespaces (ns undefined) or one.
-    const at = (prefix: string, ns: string | undefined, resource: string) =>
-      ns === undefined ? `${prefix}/${resource}` : `${prefix}/namespaces/${ns}/${resource}`;
-    this.informers = {
-      mirrorJobs: startScopedInformer<RawMirrorJob>(scope, (ns) => ({
-        kc,
-        logger,
-        path: at(`/apis/${GROUP}/${VERSION}`, ns, PLURAL),
-        list: async () =>
-          (ns === undefined
-            ? await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })
-            : await custom.listNamespacedCustomObject({
-                group: GROUP,
-                version: VERSION,
-                namespace: ns,
-                plural: PLURAL,
-              })) as KubernetesListObject<RawMirrorJob>,
-        onEvent: (type, obj) => {
-          const item = key(obj.metadata?.namespace, obj.metadata?.name);
-          if (type === "delete") {
-            this.forgetKey(item);
-            this.options.onMirrorJobDeleted?.({
-              namespace: obj.metadata?.namespace ?? "",
-              name: obj.metadata?.name ?? "",
-            });
-          } else if (
-            type === "update" &&
-            this.ownWrites.get(item) === decisionInputs(obj.metadata, obj.status)
-          ) {
-            return; // the operator's own status write: nothing new to act on
-          }
-          this.queue.add(item);
-        },
-      })),
-      jobs: startScopedInformer<V1Job>(scope, (ns) => ({
-        kc,
-        logger,
-        path: at("/apis/batch/v1", ns, "jobs"),
-        labelSelector: owned,
-        list: () =>
-          ns === undefined
-            ? batch.listJobForAllNamespaces({ labelSelector: owned })
-            : batch.listNamespacedJob({ namespace: ns, labelSelector: owned }),
-        onEvent: enqueueOwner,
-      })),
-      pods: startScopedInformer<V1Pod>(scope, (ns) => ({
-        kc,
-        logger,
-        path: at("/api/v1", ns, "pods"),
-        labelSelector: owned,
-        list: () =>
-          ns === undefined
-            ? core.listPodForAllNamespaces({ labelSelector: owned })
-            : core.listNamespacedPod({ namespace: ns, labelSelector: owned }),
-        onEvent: enqueueOwner,
-      })),
-      configMaps: startScopedInformer<V1ConfigMap>(scope, (ns) => ({
-        kc,
-        logger,
-        path: at("/api/v1", ns, "configmaps"),
-        list: () =>
-          ns === undefined
-            ? core.listConfigMapForAllNamespaces()
-            : core.listNamespacedConfigMap({ namespace: ns }),
-        onEvent: (type, obj) => {
-          enqueueReferrers(type, obj, "configMaps");
-        },
-      })),
-      secrets: startScopedInformer<V1Secret>(scope, (ns) => ({
-        kc,
-        logger,
-        path: at("/api/v1", ns, "secrets"),
-        list: () =>
-          ns === undefined ? core.listSecretForAllNamespaces() : core.listNamespacedSecret({ namespace: ns }),
-        onEvent: (type, obj) => {
-          enqueueReferrers(type, obj, "secrets");
-        },
-      })),
-    };
-    for (let i = 0; i < (this.options.workers ?? 2); i++) this.workers.push(this.work());
-  }
-
-  /** The MirrorJobs in the informer cache (read-only), or undefined until it has synced. */
-  mirrorJobs(): readonly Readonly<RawMirrorJob>[] | undefined {
-    const informer = this.informers?.mirrorJobs;
-    return informer?.hasSynced() === true ? informer.list() : undefined;
-  }
-
-  async stop(): Promise<void> {
-    this.queue.shutDown();
-    await Promise.all(this.workers);
-    await Promise.all(Object.values(this.informers ?? {}).map((i) => i.stop()));
-    this.informers = undefined;
-    this.workers = [];
-  }
-
-  /** Drops what the controller remembers of a MirrorJob that is gone. */
-  private forgetKey(item: string): void {
-    this.ownWrites.delete(item);
-    this.replaced.delete(item);
-    this.unconfirmedEvents.delete(item);
-    this.queue.forget(item);
-  }
-
-  private async work(): Promise<void> {
-    for (let item = await this.queue.get(); item !== undefined; item = await this.queue.get()) {
-      // Reconciling before the caches are complete would act on a partial picture.
-      if (!this.synced()) {
-        this.queue.done(item);
-        this.queue.addAfter(item, 200);
-        continue;
-      }
-      const started = performance.now();
-      let outcome: "success" | "error" | "requeue" | "requeue_after" = "success";
-      try {
-        const decision = await this.reconcile(item);
-        if (decision?.retry === true) {
-          outcome = "requeue";
-          this.queue.addAfter(item, decision.retryAfterMs ?? this.queue.backoff(item));
-        } else {
-          this.queue.forget(item);
-          if (decision?.requeueAfterMs !== undefined) {
-            outcome = "requeue_after";
-            this.queue.addAfter(item, decision.requeueAfterMs);
-          }
-        }
-      } catch (err) {
-        outcome = "error";
-        const message = describeError(err);
-        this.log.error({ key: item, err: message }, "reconcile failed");
-        const delay = this.queue.backoff(item);
-        await this.reportError(item, message, delay);
-        this.queue.addAfter(item, delay);
-      } finally {
-        this.queue.done(item);
-        this.options.onReconciled?.(outcome, (performance.now() - started) / 1000);
-      }
-    }
-  }
-
-  private observe(
-    namespace: string,
-    name: string,
-    status: MirrorJobStatus | undefined,
-    refs: { secrets: string[]; configMaps: string[] },
-  ) {
-    const informers = this.informers;
-    if (informers === undefined) throw new Error("controller not started");
-    const label = labelValue(name);
-    const jobs = informers.jobs
-      .list()
-      .filter((j) => j.metadata?.namespace === namespace && j.metadata.labels?.[LABELS.mirrorJob] === label);
-    const resultConfigMaps = new Map(
-      informers.configMaps
-        .list()
-        .filter((c) => c.metadata?.namespace === namespace && c.metadata.labels?.[LABELS.mirrorJob] === label)
-        .map((c) => [c.metadata?.name ?? "", c]),
-    );
-    return {
-      jobs,
-      resultConfigMaps,
-      referenced: {
-        secrets: new Map(refs.secrets.map((n) => [n, informers.secrets.get(namespace, n)])),
-        configMaps: new Map(refs.configMaps.map((n) => [n, informers.configMaps.get(namespace, n)])),
-      },
-      currentJobName: status?.currentRun?.jobName,
-    };
-  }
-
-  /** Carries out a query action and adds its answer to what decide observes. */
-  private async answer(
-    action: Action,
-    owner: { namespace: string; name: string },
-    observed: Observed,
-  ): Promise<Observed> {
-    switch (action.kind) {
-      case "checkRegistry":
-        return { ...observed, registryCheck: await this.checkRegistry(action) };
-      case "verify":
-        return { ...observed, verification: { runId: action.runId, result: await verifyRun(action) } };
-      case "readApplied":
-        return { ...observed, applied: await this.applyActions.readLive(owner, action.kinds) };
-      case "apply":
-        return { ...observed, applyOutcome: await this.applyActions.apply(action.plan, action.pull) };
-      case "deleteApplied":
-        return { ...observed, deletedApplied: await this.applyActions.deleteAll(owner) };
-      case "sealRun":
-        return {
-          ...observed,
-          sealed: { runId: action.id, result: await this.actions.sealRun(owner.namespace, action) },
-        };
-      case "ensure":
-        return {
-          ...observed,
-          ensured: { runId: action.runId, outcome: await this.actions.ensure(action.objects) },
-        };
-      default:
-        throw new Error(`not a query: ${action.kind}`);
-    }
-  }
-
-  /**
-   * Carries out the effect actions; keeps `mj`'s resourceVersion and finalizers up to date
-   * with the finalizer writes among them.
-   */
-  private async execute(
-    mj: MirrorJobKey & { finalizers: readonly string[]; resourceVersion: string | undefined },
-    actions: readonly Action[],
-  ): Promise<void> {
-    for (const action of actions) {
-      if (action.kind === "deleteRun") await this.actions.deleteRun(mj.namespace, action.id, action.jobName);
-      else if (action.kind === "addFinalizer" || action.kind === "removeFinalizer") {
-        Object.assign(mj, await this.actions.setFinalizer(mj, FINALIZER, action.kind === "addFinalizer"));
-      }
-    }
-  }
-
-  /**
-   * After a reconcile failed with an error: says so in the status, with the time of the
-   * next try (best effort; the status write itself may fail for the same reason).
-   */
-  private async reportError(item: string, message: string, delayMs: number): Promise<void> {
-    const [namespace = "", name = ""] = item.split("/");
-    const raw = this.informers?.mirrorJobs.get(namespace, name);
-    if (raw === undefined) return;
-    const now = new Date();
-    const generation = raw.metadata?.generation ?? 0;
-    const stored = raw.status?.conditions ?? [];
-    const conditions = settleConditions(
-      stored,
-      setCondition(
-        stored,
-        { type: "Reconciling", status: "True", reason: "RetryingAfterError", message },
-        generation,
-        now,
-      ),
-    );
-    const status: MirrorJobStatus = {
-      ...raw.status,
-      conditions,
-      nextRetryTime: new Date(now.getTime() + delayMs).toISOString(),
-    };
-    await this.writeStatus(item, { namespace, name, uid: raw.metadata?.uid ?? "" }, status, raw).catch(
-      (err: unknown) => {
-        this.log.debug({ key: item, err: describeError(err) }, "error not reported in status");
-      },
-    );
-  }
-
-  /**
-   * Writes the status over exactly the version `basis` (a stale write fails with 409/422),
-   * and remembers the write (see ownWrites and replaced). Returns false for a stale write.
-   */
-  private async writeStatus(
-    item: string,
-    mjKey: MirrorJobKey,
-    status: MirrorJobStatus,
-    basis: RawMirrorJob,
-    resourceVersion = basis.metadata?.resourceVersion,
-    finalizers = basis.metadata?.finalizers,
-  ): Promise<boolean> {
-    this.ownWrites.set(
-      item,
-      decisionInputs(
-        {
-          generation: basis.metadata?.generation,
-          deletionTimestamp: basis.metadata?.deletionTimestamp,
-          finalizers,
-        },
-        status,
-      ),
-    );
-    try {
-      await this.actions.replaceStatus(mjKey, status, resourceVersion);
-      if (resourceVersion !== undefined) this.replaced.set(item, { resourceVersion, at: performance.now() });
-      return true;
-    } catch (err) {
-      this.ownWrites.delete(item);
-      if (isStaleWrite(err)) return false;
-      throw err;
-    }
-  }
-
-  /** True while the cache still holds the version the operator's last status write replaced. */
-  private cacheBehind(item: string, resourceVersion: string | undefined): boolean {
-    const replaced = this.replaced.get(item);
-    if (replaced === undefined) return false;
-    if (replaced.resourceVersion === resourceVersion && performance.now() - replaced.at < CACHE_CATCH_UP_MS)
-      return true;
-    this.replaced.delete(item);
-    return false;
-  }
-
-  /** Records the decision's Events, each fact once (see unconfirmedEvents). */
-  private async recordEvents(item: string, mjKey: MirrorJobKey, events: readonly EventSpec[]): Promise<void> {
-    const unconfirmed = this.unconfirmedEvents.get(item);
-    this.unconfirmedEvents.delete(item);
-    for (const event of events) {
-      if (unconfirmed?.has(eventFingerprint(event)) === true) continue;
-      await this.actions.event(mjKey, event).catch((err: unknown) => {
-        this.log.warn({ key: item, reason: event.reason, err: describeError(err) }, "event not recorded");
-      });
-    }
-  }
-
-  async reconcile(item: string): Promise<(Decision & { readonly retryAfterMs?: number }) | undefined> {
-    const [namespace = "", name = ""] = item.split("/");
-    const raw = this.informers?.mirrorJobs.get(namespace, name);
-    if (raw === undefined) return undefined;
-    if (this.cacheBehind(item, raw.metadata?.resourceVersion)) {
-      this.log.debug({ key: item }, "waiting for the cache to show the last status write");
-      return { status: raw.status ?? {}, actions: [], events: [], requeueAfterMs: 100 };
-    }
-    const mjKey = { namespace, name, uid: raw.metadata?.uid ?? "" };
-    const parsed = validateMirrorJob(raw);
-    if (!parsed.ok) {
-      // Only possible for objects stored under an older schema: say so and stop.
-      const message = formatFieldErrors(parsed.errors);
-      const generation = raw.metadata?.generation ?? 0;
-      const now = new Date();
-      const stored = raw.status?.conditions ?? [];
-      let conditions: Condition[] = setCondition(
-        stored,
-        { type: "Stalled", status: "True", reason: "InvalidSpec", message },
-        generation,
-        now,
-      );
-      conditions = setCondition(
-        conditions,
-        { type: "Ready", status: "False", reason: "InvalidSpec", message },
-        generation,
-        now,
-      );
-      const status: MirrorJobStatus = {
-        ...raw.status,
-        observedGeneration: generation,
-        phase: "Failed",
-        conditions: settleConditions(stored, conditions),
-      };
-      if (!sameJson(status, raw.status)) await this.writeStatus(item, mjKey, status, raw);
-      return undefined;
-    }
-    const mj = parsed.value;
-    const seen = this.observe(namespace, name, mj.status, referencedNames(mj.spec));
-    const jobs = [...seen.jobs];
-    // A Job created a moment ago may not be in the cache yet: ask the API before concluding it is gone.
-    if (seen.currentJobName !== undefined && !jobs.some((j) => j.metadata?.name === seen.currentJobName)) {
-      const job = await this.options.kc
-        .makeApiClient(BatchV1Api)
-        .readNamespacedJob({ namespace, name: seen.currentJobName })
-        .catch((err: unknown) => {
-          if (isStatus(err, 404)) return undefined;
-          throw err;
-        });
-      if (job !== undefined) jobs.push(job);
-    }
-    const observed: Observed = {
-      now: new Date(),
-      referenced: seen.referenced,
-      jobs,
-      resultConfigMaps: seen.resultConfigMaps,
-    };
-    // Network checks and cluster reads are the shell's: decide asks, gets the answer, decides again.
-    const owner = { namespace, name };
-    const target = {
-      ...mjKey,
-      finalizers: mj.metadata.finalizers ?? [],
-      resourceVersion: mj.metadata.resourceVersion,
-    };
-    let answered: Observed = observed;
-    let decision = decide(mj, answered, this.options.settings);
-    for (let queries = 0; ; queries++) {
-      const query = decision.actions.find((a) => (QUERY_ACTIONS as readonly string[]).includes(a.kind));
-      if (query === undefined) break;
-      if (queries === MAX_QUERIES) throw new Error(`decide asked more than ${String(MAX_QUERIES)} queries`);
-      // Other actions of the same pass (a finalizer before apply) go first.
-      await this.execute(
-        target,
-        decision.actions.filter((a) => a !== query),
-      );
-      answered = await this.answer(query, owner, answered);
-      decision = decide(mj, answered, this.options.settings);
-    }
-    await this.execute(target, decision.actions);
-    // A failure backs off; the status says when the next try comes.
-    const retryAfterMs = decision.retry === true ? this.queue.backoff(item) : undefined;
-    const status: MirrorJobStatus = { ...decision.status };
-    delete status.nextRetryTime;
-    if (retryAfterMs !== undefined)
-      status.nextRetryTime = new Date(observed.now.getTime() + retryAfterMs).toISOString();
-    // Events before the status: whoever sees the new status finds the Events that explain it.
-    await this.recordEvents(item, mjKey, decision.events);
-    try {
-      this.options.onDecision?.({ namespace, name }, decision, mj.status);
-    } catch (err) {
-      this.log.warn({ key: item, err: describeError(err) }, "onDecision failed");
-    }
-    if (!sameJson(status, mj.status)) {
-      const written = await this.writeStatus(
-        item,
-        mjKey,
-        status,
-        raw,
-        target.resourceVersion,
-        target.finalizers,
-      );
-      if (!written) {
-        // Decided from a stale cache: the watch brings the newer object and a new reconcile,
-        // which will find the same facts: their Events are recorded already.
-        this.unconfirmedEvents.set(item, new Set(decision.events.map(eventFingerprint)));
-        this.log.debug({ key: item }, "status not written: the object changed meanwhile");
-        return { ...decision, retry: false, requeueAfterMs: 200 };
-      }
-    }
-    this.log.info(
-      {
-        key: item,
-        phase: status.phase,
-        actions: decision.actions.map((a) => a.kind),
-        events: decision.events.map((e) => e.reason),
-      },
-      "reconciled",
-    );
-    return { ...decision, status, ...(retryAfterMs !== undefined && { retryAfterMs }) };
-  }
 }
 
 /**
@@ -696,4 +139,402 @@ function decisionInputs(
 /** What makes two Events the same fact. */
 function eventFingerprint(event: EventSpec): string {
   return `${event.type}/${event.reason}/${event.note}`;
+}
+
+export class MirrorJobController {
+  private readonly options: ControllerOptions;
+  private readonly log: Logger;
+  private readonly shell: Shell;
+  private readonly now: () => Date;
+  readonly cache = new ControllerCache();
+  /** A queue per leadership term: a shut-down queue hands out nothing again. */
+  private queue: WorkQueue;
+  private watches: Watches | undefined;
+  private workers: Promise<void>[] = [];
+  private running = false;
+  /**
+   * Per key, what the object looks like after the operator's own last status write (see
+   * decisionInputs): its watch event is not a reason to reconcile again (else every status
+   * write would start the next reconcile at once, and a failing MirrorJob would never back
+   * off). Recorded before the write: its event may come before the write's response.
+   */
+  private readonly ownWrites = new Map<string, string>();
+  /**
+   * Per key, the resourceVersion the last status write replaced, and when: until the cache
+   * has moved past it, a reconcile would decide from an outdated status (and, say, start a
+   * run it has already started), so it waits for the cache instead.
+   */
+  private readonly replaced = new Map<string, { resourceVersion: string; at: number }>();
+  /**
+   * Per key, Events recorded by a reconcile whose status write then lost a conflict: the
+   * next reconcile decides again and finds the same facts, which are not recorded twice.
+   */
+  private readonly unconfirmedEvents = new Map<string, Set<string>>();
+
+  constructor(options: ControllerOptions) {
+    this.options = options;
+    this.log = options.logger.child({ controller: "mirrorjob" });
+    this.shell = options.shell;
+    this.now = options.now ?? (() => new Date());
+    this.queue = this.newQueue();
+  }
+
+  private newQueue(): WorkQueue {
+    return new WorkQueue({
+      ...BACKOFF_POLICY,
+      ...(this.options.queueObserver && { observer: this.options.queueObserver }),
+    });
+  }
+
+  /** True once every watch has delivered its first full list. */
+  synced(): boolean {
+    return this.watches?.synced() === true;
+  }
+
+  /** Starts the watches, and the workers once the caches have synced. */
+  start(): void {
+    this.queue = this.newQueue();
+    this.running = true;
+    this.watches = this.options.watch(this.cache, (resource, type, obj) => {
+      this.route(resource, type, obj);
+    });
+    const startWorkers = () => {
+      if (!this.running) return;
+      if (!this.synced()) {
+        setTimeout(startWorkers, SYNC_POLL_MS).unref();
+        return;
+      }
+      // Reconciling before the caches are complete would act on a partial picture.
+      for (let i = 0; i < (this.options.workers ?? 2); i++) this.workers.push(this.work());
+    };
+    startWorkers();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.queue.shutDown();
+    await Promise.all(this.workers);
+    await this.watches?.stop();
+    this.watches = undefined;
+    this.workers = [];
+  }
+
+  /** The MirrorJobs in the cache (as held: read-only), or undefined until it has synced. */
+  mirrorJobs(): Iterable<Readonly<RawMirrorJob>> | undefined {
+    return this.synced() ? this.cache.mirrorJobs.values() : undefined;
+  }
+
+  /** The keys an event concerns: the MirrorJob itself, the owner of a run's object, the referrers of an input. */
+  private route(resource: Resource, type: InformerEventType, obj: KubernetesObject): void {
+    const namespace = obj.metadata?.namespace ?? "";
+    const add = (name: string | undefined) => {
+      if (name !== undefined) this.queue.add(itemKey(namespace, name));
+    };
+    switch (resource) {
+      case "mirrorJobs": {
+        const item = itemKey(namespace, obj.metadata?.name);
+        const mj = obj as RawMirrorJob;
+        if (type === "delete") {
+          this.forgetKey(item);
+          this.options.onMirrorJobDeleted?.({ namespace, name: obj.metadata?.name ?? "" });
+        } else if (type === "update" && this.ownWrites.get(item) === decisionInputs(mj.metadata, mj.status)) {
+          return; // the operator's own status write: nothing new to act on
+        }
+        this.queue.add(item);
+        return;
+      }
+      case "jobs":
+        add(ownerName(obj, KIND));
+        return;
+      case "pods": {
+        const job = ownerName(obj, "Job");
+        const owner = job === undefined ? undefined : this.cache.jobs.get(namespace, job);
+        add(owner === undefined ? undefined : ownerName(owner, KIND));
+        return;
+      }
+      case "configMaps":
+        if (obj.metadata?.labels?.[LABELS.managedBy] === MANAGER) add(ownerName(obj, KIND));
+        else
+          for (const mj of this.cache.mirrorJobs.byIndex(
+            configMapRefKey(namespace, obj.metadata?.name ?? ""),
+          ))
+            add(mj.metadata?.name);
+        return;
+      case "secrets":
+        for (const mj of this.cache.mirrorJobs.byIndex(secretRefKey(namespace, obj.metadata?.name ?? "")))
+          add(mj.metadata?.name);
+        return;
+    }
+  }
+
+  /** Drops what the controller remembers of a MirrorJob that is gone. */
+  private forgetKey(item: string): void {
+    this.ownWrites.delete(item);
+    this.replaced.delete(item);
+    this.unconfirmedEvents.delete(item);
+    this.queue.forget(item);
+  }
+
+  private async work(): Promise<void> {
+    for (let item = await this.queue.get(); item !== undefined; item = await this.queue.get()) {
+      const started = performance.now();
+      let result: ReconcileResult = "success";
+      try {
+        const { requeue } = await this.reconcile(item);
+        if (requeue.kind === "backoff") {
+          result = "requeue";
+          this.queue.addAfter(item, requeue.ms);
+        } else {
+          this.queue.forget(item);
+          if (requeue.kind === "after") {
+            result = "requeue_after";
+            this.queue.addAfter(item, requeue.ms);
+          }
+        }
+      } catch (err) {
+        result = "error";
+        const message = describeError(err);
+        this.log.error({ key: item, err: message }, "reconcile failed");
+        // A throttled request waits as long as the API server asks, without counting a failure.
+        const throttled = retryAfterMs(err);
+        const delay = throttled ?? this.queue.backoff(item);
+        if (throttled === undefined) await this.reportError(item, message, delay);
+        this.queue.addAfter(item, delay);
+      } finally {
+        this.queue.done(item);
+        this.options.onReconciled?.(result, (performance.now() - started) / 1000);
+      }
+    }
+  }
+
+  /** The MirrorJob's world from the cache: its run Jobs and ConfigMaps, and what it references. */
+  private observe(mj: MirrorJob): Omit<Observed, "now" | "answers"> {
+    const namespace = mj.metadata.namespace ?? "";
+    const owner = mirrorJobIndexKey(namespace, mj.metadata.name);
+    const refs = referencedNames(mj.spec);
+    return {
+      jobs: this.cache.jobs.byIndex(owner),
+      resultConfigMaps: new Map(
+        this.cache.configMaps.byIndex(owner).map((c): [string, V1ConfigMap] => [c.metadata?.name ?? "", c]),
+      ),
+      referenced: {
+        secrets: new Map(refs.secrets.map((n) => [n, this.cache.secrets.get(namespace, n)])),
+        configMaps: new Map(refs.configMaps.map((n) => [n, this.cache.configMaps.get(namespace, n)])),
+      },
+    };
+  }
+
+  /**
+   * After a reconcile failed with an error: says so in the status, with the time of the
+   * next try (best effort; the status write itself may fail for the same reason).
+   */
+  private async reportError(item: string, message: string, delayMs: number): Promise<void> {
+    const [namespace = "", name = ""] = item.split("/");
+    const raw = this.cache.mirrorJobs.get(namespace, name);
+    if (raw === undefined) return;
+    const now = this.now();
+    const stored = raw.status?.conditions ?? [];
+    const conditions = settleConditions(
+      stored,
+      setCondition(
+        stored,
+        { type: "Reconciling", status: "True", reason: "RetryingAfterError", message },
+        raw.metadata?.generation ?? 0,
+        now,
+      ),
+    );
+    const status: MirrorJobStatus = {
+      ...raw.status,
+      conditions,
+      nextRetryTime: new Date(now.getTime() + delayMs).toISOString(),
+    };
+    await this.writeStatus(item, this.keyOf(raw), status, raw).catch((err: unknown) => {
+      this.log.debug({ key: item, err: describeError(err) }, "error not reported in status");
+    });
+  }
+
+  private keyOf(raw: RawMirrorJob): MirrorJobKey {
+    return {
+      namespace: raw.metadata?.namespace ?? "",
+      name: raw.metadata?.name ?? "",
+      uid: raw.metadata?.uid ?? "",
+    };
+  }
+
+  /**
+   * Writes the status over exactly the version decided from (a stale write fails), and
+   * remembers the write (see ownWrites and replaced). False for a stale write.
+   */
+  private async writeStatus(
+    item: string,
+    mjKey: MirrorJobKey,
+    status: MirrorJobStatus,
+    basis: RawMirrorJob,
+    version: { resourceVersion: string | undefined; finalizers: readonly string[] } = {
+      resourceVersion: basis.metadata?.resourceVersion,
+      finalizers: basis.metadata?.finalizers ?? [],
+    },
+  ): Promise<boolean> {
+    this.ownWrites.set(
+      item,
+      decisionInputs(
+        {
+          ...(basis.metadata?.generation !== undefined && { generation: basis.metadata.generation }),
+          ...(basis.metadata?.deletionTimestamp !== undefined && {
+            deletionTimestamp: basis.metadata.deletionTimestamp,
+          }),
+          finalizers: version.finalizers,
+        },
+        status,
+      ),
+    );
+    const written = await this.shell
+      .writeStatus(mjKey, status, version.resourceVersion)
+      .catch((err: unknown) => {
+        this.ownWrites.delete(item);
+        throw err;
+      });
+    if (written === "stale") {
+      this.ownWrites.delete(item);
+      return false;
+    }
+    if (version.resourceVersion !== undefined)
+      this.replaced.set(item, { resourceVersion: version.resourceVersion, at: performance.now() });
+    return true;
+  }
+
+  /** True while the cache still holds the version the operator's last status write replaced. */
+  private cacheBehind(item: string, resourceVersion: string | undefined): boolean {
+    const replaced = this.replaced.get(item);
+    if (replaced === undefined) return false;
+    if (replaced.resourceVersion === resourceVersion && performance.now() - replaced.at < CACHE_CATCH_UP_MS)
+      return true;
+    this.replaced.delete(item);
+    return false;
+  }
+
+  /** Records the decision's Events, each fact once (see unconfirmedEvents). */
+  private async recordEvents(item: string, mjKey: MirrorJobKey, events: readonly EventSpec[]): Promise<void> {
+    const unconfirmed = this.unconfirmedEvents.get(item);
+    this.unconfirmedEvents.delete(item);
+    for (const event of events) {
+      if (unconfirmed?.has(eventFingerprint(event)) === true) continue;
+      await this.shell.recordEvent(mjKey, event).catch((err: unknown) => {
+        this.log.warn({ key: item, reason: event.reason, err: describeError(err) }, "event not recorded");
+      });
+    }
+  }
+
+  /** An invalid stored object (only possible under an older schema): say so and stop. */
+  private async reportInvalid(item: string, raw: RawMirrorJob, message: string): Promise<Reconciled> {
+    const generation = raw.metadata?.generation ?? 0;
+    const now = this.now();
+    const stored = raw.status?.conditions ?? [];
+    let conditions: Condition[] = setCondition(
+      stored,
+      { type: "Stalled", status: "True", reason: "InvalidSpec", message },
+      generation,
+      now,
+    );
+    conditions = setCondition(
+      conditions,
+      { type: "Ready", status: "False", reason: "InvalidSpec", message },
+      generation,
+      now,
+    );
+    const status: MirrorJobStatus = {
+      ...raw.status,
+      observedGeneration: generation,
+      phase: "Failed",
+      conditions: settleConditions(stored, conditions),
+    };
+    if (!sameJson(status, raw.status)) await this.writeStatus(item, this.keyOf(raw), status, raw);
+    return { status, requeue: { kind: "none" } };
+  }
+
+  /** How long the key waits for its next reconcile, as the decision's `next` says. */
+  private requeueOf(item: string, next: Next): Reconciled["requeue"] {
+    switch (next.kind) {
+      case "backoff":
+        return { kind: "backoff", ms: this.queue.backoff(item) };
+      case "after":
+        return { kind: "after", ms: next.ms };
+      case "awaitChange":
+        return { kind: "none" };
+    }
+  }
+
+  async reconcile(item: string): Promise<Reconciled> {
+    const [namespace = "", name = ""] = item.split("/");
+    const raw = this.cache.mirrorJobs.get(namespace, name);
+    if (raw === undefined) return { requeue: { kind: "none" } };
+    if (this.cacheBehind(item, raw.metadata?.resourceVersion)) {
+      this.log.debug({ key: item }, "waiting for the cache to show the last status write");
+      return { requeue: { kind: "after", ms: 100 } };
+    }
+    const parsed = validateMirrorJob(raw);
+    if (!parsed.ok) return this.reportInvalid(item, raw, formatFieldErrors(parsed.errors));
+    const mj = parsed.value;
+    const mjKey = this.keyOf(raw);
+    const seen = this.observe(mj);
+    const jobs = [...seen.jobs];
+    // A Job created a moment ago may not be in the cache yet: ask the API before concluding it is gone.
+    const currentJob = mj.status?.currentRun?.jobName;
+    if (currentJob !== undefined && !jobs.some((j) => j.metadata?.name === currentJob)) {
+      const job: V1Job | undefined = await this.shell.readJob(namespace, currentJob);
+      if (job !== undefined) jobs.push(job);
+    }
+    let observed: Observed = { ...seen, jobs, now: this.now(), answers: {} };
+    const target: MirrorJobVersion = {
+      ...mjKey,
+      resourceVersion: mj.metadata.resourceVersion,
+      finalizers: mj.metadata.finalizers ?? [],
+    };
+    // Decide, answer the query, decide again: until a decision asks nothing more.
+    let decision = decide(mj, observed, this.options.settings);
+    for (let queries = 0; decision.query !== undefined; queries++) {
+      if (queries === MAX_QUERIES)
+        throw new Error(
+          `decide asked more than ${String(MAX_QUERIES)} queries (last: ${decision.query.kind})`,
+        );
+      // The effects of this pass first (a finalizer before an apply).
+      for (const effect of decision.effects) await this.shell.effect(target, effect);
+      observed = withAnswer(observed, await this.shell.answer(mjKey, decision.query));
+      decision = decide(mj, observed, this.options.settings);
+    }
+    for (const effect of decision.effects) await this.shell.effect(target, effect);
+    const requeue = this.requeueOf(item, decision.next);
+    // A failure backs off; the status says when the next try comes.
+    const status: MirrorJobStatus = { ...decision.status };
+    delete status.nextRetryTime;
+    if (requeue.kind === "backoff")
+      status.nextRetryTime = new Date(observed.now.getTime() + requeue.ms).toISOString();
+    // Events before the status: whoever sees the new status finds the Events that explain it.
+    await this.recordEvents(item, mjKey, decision.events);
+    try {
+      this.options.onDecision?.({ namespace, name }, decision, mj.status);
+    } catch (err) {
+      this.log.warn({ key: item, err: describeError(err) }, "onDecision failed");
+    }
+    if (!sameJson(status, mj.status)) {
+      const written = await this.writeStatus(item, mjKey, status, raw, target);
+      if (!written) {
+        // Decided from a stale cache: the watch brings the newer object and a new reconcile,
+        // which will find the same facts: their Events are recorded already.
+        this.unconfirmedEvents.set(item, new Set(decision.events.map(eventFingerprint)));
+        this.log.debug({ key: item }, "status not written: the object changed meanwhile");
+        return { decision, requeue: { kind: "after", ms: STALE_WRITE_REQUEUE_MS } };
+      }
+    }
+    this.log.info(
+      {
+        key: item,
+        phase: status.phase,
+        effects: decision.effects.map((e) => e.kind),
+        events: decision.events.map((e) => e.reason),
+      },
+      "reconciled",
+    );
+    return { decision, status, requeue };
+  }
 }

@@ -10,7 +10,7 @@
  */
 import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { afterEach, beforeAll, describe, expect, inject, it } from "vitest";
-import { ApplyActions } from "../../src/apply/cluster.ts";
+import { Applier } from "../../src/runtime/applier.ts";
 import { pullEntry } from "../../src/apply/pull-secret.ts";
 import { MANAGER } from "../../src/job/names.ts";
 import { encodeJsonGzip, readResultConfigMap, RESULT_KEYS } from "../../src/report/result.ts";
@@ -395,7 +395,7 @@ describe("the pull secret", () => {
     );
     if (typeof entry === "string") throw new Error(entry);
     let interleaved = false;
-    const actions = new ApplyActions(kc, {
+    const actions = new Applier(kc, {
       afterPullSecretRead: async () => {
         if (interleaved) return;
         interleaved = true;

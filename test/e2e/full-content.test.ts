@@ -32,7 +32,7 @@ import { appliedName, ANNOTATIONS } from "../../src/apply/desired.ts";
 import { KINDS, OWNER_LABELS, PULL_SECRET, type KindInfo } from "../../src/apply/kinds.ts";
 import { LABELS, MANAGER, mirrorJobNames } from "../../src/job/names.ts";
 import type { OcMirrorLine } from "../../src/ocmirror/lines.ts";
-import { noChangeMessage } from "../../src/reconcile/apply.ts";
+import { noChangeMessage } from "../../src/reconcile/stages/apply.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { parseReference } from "../../src/registry/reference.ts";
 import { adminKubeConfig, useNamespace } from "../harness/kube.ts";

@@ -1,5 +1,5 @@
 /**
- * The imperative half of apply: reads what a MirrorJob applied earlier, server-side
+ * The imperative half of apply (the pure half is src/apply/ and reconcile/stages/apply.ts): reads what a MirrorJob applied earlier, server-side
  * applies a plan (force, one field manager), prunes, merges the pull secret with
  * optimistic concurrency, and deletes everything a MirrorJob applied (its finalizer).
  * Kinds whose API the cluster does not serve (kind, vanilla Kubernetes) and missing
@@ -12,40 +12,15 @@ import {
   PatchStrategy,
   type KubeConfig,
 } from "@kubernetes/client-node";
-import { FIELD_MANAGER, isStatus } from "../runtime/cluster.ts";
-import { ownerSelector, type DesiredObject, type Owner } from "./desired.ts";
-import { KINDS, PULL_SECRET, type KindInfo } from "./kinds.ts";
-import type { LiveObject, Plan } from "./plan.ts";
-import { mergePullSecret, PULL_SECRET_KEY, type PullEntry } from "./pull-secret.ts";
-
-export interface LiveState {
-  readonly objects: LiveObject[];
-  /** What the cluster lacks, e.g. `imagedigestmirrorsets.config.openshift.io`. */
-  readonly missing: string[];
-}
-
-export interface ApplyOutcome {
-  readonly applied: { kind: string; name: string; namespace?: string; hash: string }[];
-  readonly missing: string[];
-  readonly errors: string[];
-  /** Whether the pull secret was written (false when it already held the entry). */
-  readonly pullSecretWritten: boolean;
-}
+import { ownerSelector, type DesiredObject, type Owner } from "../apply/desired.ts";
+import { KINDS, PULL_SECRET, type KindInfo } from "../apply/kinds.ts";
+import type { AppliedRecord, ApplyOutcome, LiveState } from "../apply/live.ts";
+import type { LiveObject, Plan } from "../apply/plan.ts";
+import { mergePullSecret, PULL_SECRET_KEY, type PullEntry } from "../apply/pull-secret.ts";
+import { apiMessage, FIELD_MANAGER, isStatus } from "./kube-api.ts";
 
 /** Conflicts on the pull secret are retried this often (another writer changed it meanwhile). */
 const PULL_SECRET_ATTEMPTS = 5;
-
-function apiMessage(err: unknown): string {
-  if (err instanceof ApiException) {
-    const body = err.body as unknown;
-    const message =
-      typeof body === "string"
-        ? (/"message":"([^"]*)"/.exec(body)?.[1] ?? body)
-        : (body as { message?: string } | undefined)?.message;
-    return `${err.code}: ${message ?? "error"}`;
-  }
-  return err instanceof Error ? err.message : String(err);
-}
 
 /** The kind's API is not served: no CRD (404 on discovery or list, or unknown kind). */
 function isMissingApi(err: unknown): boolean {
@@ -59,7 +34,7 @@ function missingNamespace(err: unknown): string | undefined {
   return /namespaces "([^"]+)" not found/.exec(apiMessage(err))?.[1];
 }
 
-export interface ApplyActionsOptions {
+export interface ApplierOptions {
   /**
    * Called between reading and writing the pull secret: lets a test put a concurrent
    * writer exactly there, to show that its change survives.
@@ -67,12 +42,12 @@ export interface ApplyActionsOptions {
   readonly afterPullSecretRead?: () => Promise<void>;
 }
 
-export class ApplyActions {
+export class Applier {
   private readonly objects: KubernetesObjectApi;
   private readonly core: CoreV1Api;
-  private readonly options: ApplyActionsOptions;
+  private readonly options: ApplierOptions;
 
-  constructor(kc: KubeConfig, options: ApplyActionsOptions = {}) {
+  constructor(kc: KubeConfig, options: ApplierOptions = {}) {
     this.objects = KubernetesObjectApi.makeApiClient(kc);
     this.core = kc.makeApiClient(CoreV1Api);
     this.options = options;
@@ -128,7 +103,7 @@ export class ApplyActions {
    * after their replacements exist). Continues past errors and reports each.
    */
   async apply(plan: Plan, pull: PullEntry | undefined): Promise<ApplyOutcome> {
-    const applied: ApplyOutcome["applied"] = [];
+    const applied: AppliedRecord[] = [];
     const missing = new Set<string>();
     const errors: string[] = [];
     let pullSecretWritten = false;

@@ -1,16 +1,24 @@
 import type { V1ConfigMap, V1Secret } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import type { ImageSetConfiguration } from "../api/imageset.ts";
-import type { MirrorJobStatus, Run } from "../api/status.ts";
-import { validateMirrorJob, type MirrorJob } from "../api/validation.ts";
-import type { ApplyOutcome, LiveState } from "../apply/cluster.ts";
-import { FINALIZER } from "../apply/kinds.ts";
-import type { LiveObject } from "../apply/plan.ts";
-import { runNames } from "../job/names.ts";
-import { encodeJsonGzip, RESULT_KEYS } from "../report/result.ts";
+import type { ImageSetConfiguration } from "../../api/imageset.ts";
+import type { MirrorJobStatus, Run } from "../../api/status.ts";
+import { validateMirrorJob, type MirrorJob } from "../../api/validation.ts";
+import { FINALIZER } from "../../apply/kinds.ts";
+import type { ApplyOutcome, LiveState } from "../../apply/live.ts";
+import type { LiveObject } from "../../apply/plan.ts";
+import { runNames } from "../../job/names.ts";
+import { encodeJsonGzip, RESULT_KEYS } from "../../report/result.ts";
+import { decide } from "../decide.ts";
+import {
+  after,
+  type Answers,
+  type Decision,
+  type DecideSettings,
+  type Observed,
+  type Query,
+} from "../protocol.ts";
+import { inputsHash } from "../triggers.ts";
 import { MISSING_API_RECHECK_MS } from "./apply.ts";
-import { decide, type Action, type Decision, type DecideSettings, type Observed } from "./decide.ts";
-import { inputsHash } from "./triggers.ts";
 
 const REGISTRY = "reg.example.com/mirror";
 const now = new Date("2026-11-23T10:00:00Z");
@@ -126,7 +134,24 @@ function verified(
   return { mj, cm: resultConfigMap(id, objects) };
 }
 
-function observed(cm: V1ConfigMap | undefined, extra: Partial<Observed> = {}): Observed {
+/** The shell's answers, named as the tests give them. */
+interface Given {
+  readonly applied?: LiveState;
+  readonly applyOutcome?: ApplyOutcome;
+  readonly deletedApplied?: { readonly deleted: number; readonly errors: readonly string[] };
+}
+
+function answersOf(given: Given): Answers {
+  return {
+    ...(given.applied !== undefined && { readApplied: { kind: "readApplied", live: given.applied } }),
+    ...(given.applyOutcome !== undefined && { apply: { kind: "apply", outcome: given.applyOutcome } }),
+    ...(given.deletedApplied !== undefined && {
+      deleteApplied: { kind: "deleteApplied", ...given.deletedApplied },
+    }),
+  };
+}
+
+function observed(cm: V1ConfigMap | undefined, given: Given = {}): Observed {
   return {
     now,
     referenced: {
@@ -138,15 +163,21 @@ function observed(cm: V1ConfigMap | undefined, extra: Partial<Observed> = {}): O
     },
     jobs: [],
     resultConfigMaps: new Map(cm ? [[cm.metadata?.name ?? "", cm]] : []),
-    ...extra,
+    answers: answersOf(given),
   };
 }
 
 const condition = (d: Decision, type: string) => d.status.conditions?.find((c) => c.type === type);
-const kinds = (d: Decision) => d.actions.map((a) => a.kind);
+/** What a decision asks the shell to do: its effects, then its query. */
+const kinds = (d: Decision) => [
+  ...d.effects.map((e) => e.kind),
+  ...(d.query !== undefined ? [d.query.kind] : []),
+];
+type ApplyQuery = Extract<Query, { kind: "apply" }>;
+const applyQuery = (d: Decision): ApplyQuery | undefined => (d.query?.kind === "apply" ? d.query : undefined);
 const noLive: LiveState = { objects: [], missing: [] };
 
-function liveFrom(action: Action | undefined): LiveObject[] {
+function liveFrom(action: ApplyQuery | undefined): LiveObject[] {
   if (action?.kind !== "apply") throw new Error("expected an apply action");
   return action.plan.apply.map((d) => ({
     info: d.info,
@@ -155,7 +186,7 @@ function liveFrom(action: Action | undefined): LiveObject[] {
   }));
 }
 
-function outcomeOf(action: Action | undefined, extra: Partial<ApplyOutcome> = {}): ApplyOutcome {
+function outcomeOf(action: ApplyQuery | undefined, extra: Partial<ApplyOutcome> = {}): ApplyOutcome {
   if (action?.kind !== "apply") throw new Error("expected an apply action");
   return {
     applied: [...action.plan.apply, ...action.plan.unchanged].map((d) => ({
@@ -181,7 +212,7 @@ describe("decide: apply", () => {
 
     const apply = decide(mj, observed(cm, { applied: noLive }), settings);
     expect(kinds(apply)).toEqual(["addFinalizer", "apply"]);
-    const action = apply.actions.find((a) => a.kind === "apply");
+    const action = applyQuery(apply);
     expect(action?.kind === "apply" && action.pull).toEqual({
       key: "reg.example.com",
       entry: { auth: Buffer.from("reader:pw").toString("base64") },
@@ -228,9 +259,7 @@ describe("decide: apply", () => {
     /** The cluster holds the first run's IDMS; run2 generates the shrunk one. */
     function setup(apply: Record<string, unknown>) {
       const one = verified({}, [first]);
-      const applyAction = decide(one.mj, observed(one.cm, { applied: noLive }), settings).actions.find(
-        (a) => a.kind === "apply",
-      );
+      const applyAction = applyQuery(decide(one.mj, observed(one.cm, { applied: noLive }), settings));
       const live: LiveState = { objects: liveFrom(applyAction), missing: [] };
       const two = verified(apply, [shrunk], { appliedRun: "run1" }, "run2");
       return { ...two, live };
@@ -296,13 +325,11 @@ describe("decide: apply", () => {
 
   it("says that a run changed nothing when the cluster already holds its objects, once", () => {
     const one = verified({}, [first]);
-    const applyAction = decide(one.mj, observed(one.cm, { applied: noLive }), settings).actions.find(
-      (a) => a.kind === "apply",
-    );
+    const applyAction = applyQuery(decide(one.mj, observed(one.cm, { applied: noLive }), settings));
     const live: LiveState = { objects: liveFrom(applyAction), missing: [] };
     const two = verified({}, [first], { appliedRun: "run1" }, "run2");
     const d = decide(two.mj, observed(two.cm, { applied: live }), settings);
-    const action = d.actions.find((a) => a.kind === "apply");
+    const action = applyQuery(d);
     expect(action?.kind === "apply" && action.plan.changes).toEqual([]);
     expect(action?.kind === "apply" && action.plan.apply).toEqual([]);
     const outcome = outcomeOf(action, { pullSecretWritten: false });
@@ -322,7 +349,7 @@ describe("decide: apply", () => {
       generation: 2,
     });
     const again = decide(later, observed(two.cm, { applied: live }), settings);
-    const againAction = again.actions.find((a) => a.kind === "apply");
+    const againAction = applyQuery(again);
     const repeated = decide(
       later,
       observed(two.cm, { applied: live, applyOutcome: outcomeOf(againAction, { pullSecretWritten: false }) }),
@@ -347,9 +374,7 @@ describe("decide: apply", () => {
 
   it("names missing APIs and looks again only after minutes", () => {
     const { mj, cm } = verified({}, [first]);
-    const apply = decide(mj, observed(cm, { applied: noLive }), settings).actions.find(
-      (a) => a.kind === "apply",
-    );
+    const apply = applyQuery(decide(mj, observed(cm, { applied: noLive }), settings));
     const outcome = outcomeOf(apply, {
       applied: [],
       missing: ["imagedigestmirrorsets.config.openshift.io", "secret openshift-config/pull-secret"],
@@ -359,8 +384,7 @@ describe("decide: apply", () => {
     expect(condition(d, "Applied")?.message).toMatch(
       /lacks imagedigestmirrorsets.config.openshift.io, secret openshift-config\/pull-secret/,
     );
-    expect(d.requeueAfterMs).toBe(MISSING_API_RECHECK_MS);
-    expect(d.retry).toBeUndefined();
+    expect(d.next).toEqual(after(MISSING_API_RECHECK_MS));
   });
 
   it("keeps what a good run applied when a later run fails", () => {
@@ -400,7 +424,7 @@ describe("decide: apply", () => {
       settings,
     );
     expect(kinds(failed)).toEqual([]);
-    expect(failed.retry).toBe(true);
+    expect(failed.next).toEqual({ kind: "backoff" });
     const orphan = mirrorJob({ deletionPolicy: "Orphan" }, {}, meta);
     expect(kinds(decide(orphan, observed(undefined), settings))).toEqual(["removeFinalizer"]);
     const notOurs = mirrorJob({}, {}, { deletionTimestamp: now.toISOString(), finalizers: ["other"] });

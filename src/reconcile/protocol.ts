@@ -1,0 +1,172 @@
+/**
+ * The protocol between the pure reconcile core (`decide`) and the shell that does its I/O.
+ *
+ * A decision carries the status it wants, the Events that explain it, effects the shell
+ * carries out (fire and forget), at most one query, and when to look again (`next`). A query
+ * is a question only the shell can answer (the network, the cluster): the shell carries out
+ * the decision's effects, answers the query, adds the answer to what decide observes and asks
+ * decide again, until a decision has no query (bounded: see runtime/controller.ts). Answers
+ * form one tagged union, keyed like the queries, so decide reads `observed.answers.<kind>`.
+ *
+ * Types only: both sides import this module, neither imports the other's implementation.
+ */
+import type { KubernetesObject, V1ConfigMap, V1Job } from "@kubernetes/client-node";
+import type { MirrorJobStatus } from "../api/status.ts";
+import type { KindInfo } from "../apply/kinds.ts";
+import type { ApplyOutcome, LiveState } from "../apply/live.ts";
+import type { Plan } from "../apply/plan.ts";
+import type { PullEntry } from "../apply/pull-secret.ts";
+import type { JobSettings } from "../job/builders.ts";
+import type { Credentials } from "../registry/credentials.ts";
+import type { ExpectedImage, VerifyResult } from "../registry/verify.ts";
+import type { Referenced } from "./preflight.ts";
+
+export interface DecideSettings extends JobSettings {
+  /** Namespaces whose MirrorJobs may change the cluster (tenant guard). */
+  readonly applyNamespaces: readonly string[];
+}
+
+export type RegistryCheck =
+  | { readonly ok: true }
+  | {
+      readonly ok: false;
+      readonly reason: "RegistryUnreachable" | "RegistryAuthFailed" | "RegistryTLSFailed";
+      readonly message: string;
+    };
+
+/**
+ * The API server refused an object the operator created (a 4xx other than "already
+ * exists"): its kind and name, and what the API server said, with the fields it named.
+ */
+export interface Refusal {
+  readonly kind: string;
+  readonly name: string;
+  readonly code: number;
+  readonly message: string;
+  /** `details.causes[].field` of the API server's Status, e.g. `spec.resources.requests[storage]`. */
+  readonly fields: readonly string[];
+}
+
+export type EnsureOutcome = { readonly ok: true } | { readonly ok: false; readonly refusal: Refusal };
+
+/** Questions only the shell can answer. */
+export type Query =
+  /** The registry answers `/v2/` and accepts the push credentials (the network half of preflight). */
+  | {
+      readonly kind: "checkRegistry";
+      readonly registry: string;
+      readonly credentials: Credentials;
+      readonly caBundle?: string;
+      readonly tlsVerify: boolean;
+    }
+  /** Every image of a run is in the registry, with the expected digests. */
+  | {
+      readonly kind: "verify";
+      readonly runId: string;
+      readonly images: readonly ExpectedImage[];
+      /** The push Secret's dockerconfigjson (credentials per repository). */
+      readonly dockerConfig: string;
+      readonly caBundle?: string;
+      readonly tlsVerify: boolean;
+    }
+  /** What this MirrorJob applied earlier (by its owner labels). */
+  | { readonly kind: "readApplied"; readonly kinds: readonly KindInfo[] }
+  /** Carry out an apply plan (and the pull secret entry). */
+  | { readonly kind: "apply"; readonly plan: Plan; readonly pull?: PullEntry }
+  /** Delete everything this MirrorJob applied (its finalizer's work). */
+  | { readonly kind: "deleteApplied" }
+  /**
+   * A run has ended: revoke its pod's rights (its Role and RoleBinding) and make its result
+   * ConfigMap immutable, then answer with that result. What verify and apply later read can
+   * then change no more, whoever holds the run's identity.
+   */
+  | {
+      readonly kind: "sealRun";
+      readonly runId: string;
+      readonly resultName: string;
+      readonly roleName: string;
+    }
+  /** Create the objects that start a run (each unless it exists), in order. */
+  | { readonly kind: "ensure"; readonly runId: string; readonly objects: readonly KubernetesObject[] };
+
+/** The shell's answers, one per query kind. */
+export type Answer =
+  | { readonly kind: "checkRegistry"; readonly result: RegistryCheck }
+  | { readonly kind: "verify"; readonly runId: string; readonly result: VerifyResult }
+  | { readonly kind: "readApplied"; readonly live: LiveState }
+  | { readonly kind: "apply"; readonly outcome: ApplyOutcome }
+  | { readonly kind: "deleteApplied"; readonly deleted: number; readonly errors: readonly string[] }
+  | { readonly kind: "sealRun"; readonly runId: string; readonly result: V1ConfigMap | undefined }
+  | { readonly kind: "ensure"; readonly runId: string; readonly outcome: EnsureOutcome };
+
+/** The answers decide has been given so far in one reconcile. */
+export type Answers = { readonly [K in Answer["kind"]]?: Extract<Answer, { kind: K }> };
+
+/** Effects: the shell carries them out and reports nothing back. */
+export type Effect =
+  | { readonly kind: "addFinalizer" }
+  | { readonly kind: "removeFinalizer" }
+  /** Delete a run's Job (its pods with it) and the run's ConfigMaps and RBAC. */
+  | { readonly kind: "deleteRun"; readonly runId: string; readonly jobName: string };
+
+/**
+ * When to reconcile again, besides watch events (which always do):
+ * - `backoff`: something failed that needs time or the user; retry after the key's
+ *   exponential backoff (10 s doubling to 5 minutes, runtime/controller.ts);
+ * - `after`: look again after `ms` (a running Job, the next scheduled run, a recheck);
+ * - `awaitChange`: nothing to do until something changes.
+ *
+ * Precedence when stages ask for several (combineNext): `backoff` wins over `after`, and the
+ * earliest `after` wins over `awaitChange`. A failure therefore retries on its backoff even if
+ * a later timer was asked for; the backoff is at most 5 minutes, so a timer is postponed by
+ * no more than that. (controller-runtime lets RequeueAfter win over Requeue; here a failing
+ * MirrorJob must never be looked at more often than its backoff allows.)
+ */
+export type Next =
+  | { readonly kind: "backoff" }
+  | { readonly kind: "after"; readonly ms: number }
+  | { readonly kind: "awaitChange" };
+
+export const AWAIT_CHANGE: Next = { kind: "awaitChange" };
+export const BACKOFF: Next = { kind: "backoff" };
+export const after = (ms: number): Next => ({ kind: "after", ms });
+
+/** The one `next` of two asks (see Next for the precedence). */
+export function combineNext(a: Next, b: Next): Next {
+  if (a.kind === "backoff" || b.kind === "backoff") return BACKOFF;
+  if (a.kind === "after" && b.kind === "after") return a.ms <= b.ms ? a : b;
+  return a.kind === "after" ? a : b;
+}
+
+export interface EventSpec {
+  readonly type: "Normal" | "Warning";
+  readonly reason: string;
+  readonly action: string;
+  /** At most 1024 characters (events.k8s.io's limit); see reconcile/events.ts. */
+  readonly note: string;
+}
+
+export interface Decision {
+  readonly status: MirrorJobStatus;
+  readonly events: readonly EventSpec[];
+  readonly effects: readonly Effect[];
+  /** A question to answer before the decision is final. */
+  readonly query?: Query;
+  readonly next: Next;
+}
+
+/** What decide sees: the MirrorJob's world from the cache, the clock, and the shell's answers. */
+export interface Observed {
+  readonly now: Date;
+  readonly referenced: Referenced;
+  /** The MirrorJob's run Jobs. */
+  readonly jobs: readonly V1Job[];
+  /** Result ConfigMaps of runs, by name. */
+  readonly resultConfigMaps: ReadonlyMap<string, V1ConfigMap>;
+  readonly answers: Answers;
+}
+
+/** `observed` with one more answer. */
+export function withAnswer(observed: Observed, answer: Answer): Observed {
+  return { ...observed, answers: { ...observed.answers, [answer.kind]: answer } };
+}
