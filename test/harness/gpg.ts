@@ -10,8 +10,24 @@
  * home folder is removed also exits by itself within a minute or so.)
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+
+/**
+ * gpg-agent listens on a Unix socket in the home folder, and a socket path may have at most
+ * 107 bytes: a harness folder deep in a test's TMPDIR is too long ("failed to start agent").
+ * gpg is therefore given a short path in /tmp that links to the real home; the link goes when
+ * the key is closed.
+ */
+const MAX_SOCKET_HOME = 80;
+
+function shortHome(home: string): string {
+  if (home.length <= MAX_SOCKET_HOME) return home;
+  const dir = mkdtempSync("/tmp/hm-gpg-");
+  const link = join(dir, "h");
+  symlinkSync(home, link);
+  return link;
+}
 
 export interface SigningKey {
   /** Armored public key file (what OCP_SIGNATURE_VERIFICATION_PK names). */
@@ -45,8 +61,9 @@ function gpg(home: string, args: readonly string[], input?: string | Buffer): Bu
 
 /** Creates an RSA-2048 signing-only key without passphrase in `dir/<name>` (a private GNUPGHOME). */
 export function createSigningKey(dir: string, name: string): SigningKey {
-  const home = join(dir, name);
-  mkdirSync(home, { recursive: true, mode: 0o700 });
+  const realHome = join(dir, name);
+  mkdirSync(realHome, { recursive: true, mode: 0o700 });
+  const home = shortHome(realHome);
   const uid = `${name} (hub-mirror-operator tests) <${name}@release.test>`;
   gpg(home, ["--quick-gen-key", uid, "rsa2048", "sign", "never"]);
   const colons = gpg(home, ["--list-keys", "--with-colons", uid]).toString();
@@ -72,6 +89,7 @@ export function createSigningKey(dir: string, name: string): SigningKey {
       } catch {
         // no agent running
       }
+      if (home !== realHome) rmSync(join(home, ".."), { recursive: true, force: true });
     },
   };
 }
