@@ -37,13 +37,6 @@ export function removeCondition(conditions: readonly Condition[], type: string):
   return conditions.filter((c) => c.type !== type);
 }
 
-export function getCondition(
-  conditions: readonly Condition[] | undefined,
-  type: string,
-): Condition | undefined {
-  return conditions?.find((c) => c.type === type);
-}
-
 /**
  * The conditions a decision writes, measured against the ones stored before it: a condition
  * whose status did not move keeps its stored `lastTransitionTime` (also when the decision

@@ -31,6 +31,7 @@
  * `Date` would serialize with milliseconds and be rejected). The serializer does not know the
  * type, so values read from the server stay RFC 3339 strings at runtime; both are handled here.
  */
+import { isStatus } from "./kube-api.ts";
 import {
   ApiException,
   CoordinationV1Api,
@@ -440,10 +441,6 @@ function withSignal(signal: AbortSignal): ConfigurationOptions {
     ],
     middlewareMergeStrategy: "append",
   };
-}
-
-function isStatus(err: unknown, code: number): boolean {
-  return err instanceof ApiException && err.code === code;
 }
 
 /** A short description for logs: API errors carry the whole response, which is noise. */

@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { ApiException, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { afterEach, beforeEach, inject } from "vitest";
+import { isStatus } from "../../src/runtime/kube-api.ts";
 import { userKubeconfig } from "./control-plane.ts";
 import { RUN_LABEL } from "./global-setup.ts";
 import { waitFor } from "./processes.ts";
@@ -48,9 +49,8 @@ export function restrictedKubeConfig(user: string, groups: readonly string[] = [
   return kc;
 }
 
-export function isApiStatus(err: unknown, code: number): err is ApiException<unknown> {
-  return err instanceof ApiException && err.code === code;
-}
+/** Whether `err` is the API server's answer with this status code (one definition: src/runtime/kube-api.ts). */
+export const isApiStatus = isStatus;
 
 /** The `message` of the Status an API error carries (the client keeps the body as text). */
 export function statusMessage(err: unknown): string {
