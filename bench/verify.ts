@@ -37,8 +37,8 @@ import { Agent, request } from "undici";
 import { RegistryClient, sha256Digest } from "../src/registry/client.ts";
 import { MANIFEST_ACCEPT, MediaType } from "../src/registry/media-types.ts";
 import type { ExpectedImage } from "../src/registry/verify.ts";
-import { stopAll } from "../test/harness/processes.ts";
-import { startRegistry, type RegistryAuth, type TestRegistry } from "../test/harness/registry.ts";
+import { stopAll } from "../devkit/processes.ts";
+import { startRegistry, type RegistryAuth, type TestRegistry } from "../devkit/registry.ts";
 import type { WorkerJob, WorkerResult } from "./verify-worker.ts";
 
 const run = promisify(execFile);

@@ -9,7 +9,7 @@
  * - **Local mode** (no cluster configured, or `--local`, or `--check`): the local development
  *   stack, all on 127.0.0.1. A real control plane (etcd, kube-apiserver,
  *   kube-controller-manager) with stand-in CRDs for the OpenShift APIs the operator applies to,
- *   the offline upstream of test/harness/upstream.ts (a source registry with a release channel,
+ *   the offline upstream of devkit/upstream.ts (a source registry with a release channel,
  *   an operator catalog and additional images; an update graph and release signature server), a
  *   target registry, the operator in this process, and the test pod runner playing the kubelet
  *   for the Jobs' pods, which run the real oc-mirror (built by hack/setup.sh). It creates a
@@ -66,14 +66,14 @@ import { destinationEntries } from "../src/ocmirror/mapping.ts";
 import { RegistryClient } from "../src/registry/client.ts";
 import { parseReference } from "../src/registry/reference.ts";
 import { readResultConfigMap } from "../src/report/result.ts";
-import { cacheDir, kubectlBinary, ocMirrorBinary, repoRoot } from "../test/harness/binaries.ts";
-import { startControlPlane } from "../test/harness/control-plane.ts";
-import { installCrds, projectCrds } from "../test/harness/crds.ts";
-import { installOpenShiftStandIns, OPENSHIFT_NAMESPACES, openshiftCrds } from "../test/harness/openshift.ts";
-import { startPodRunner, type PodRunner } from "../test/harness/pod-runner.ts";
-import { stopAll } from "../test/harness/processes.ts";
-import { startRegistry, type TestRegistry } from "../test/harness/registry.ts";
-import { startUpstream, type OfflineUpstream } from "../test/harness/upstream.ts";
+import { cacheDir, kubectlBinary, ocMirrorBinary, repoRoot } from "../devkit/binaries.ts";
+import { startControlPlane } from "../devkit/control-plane.ts";
+import { installCrds, projectCrds } from "../devkit/crds.ts";
+import { installOpenShiftStandIns, OPENSHIFT_NAMESPACES, openshiftCrds } from "../devkit/openshift.ts";
+import { startPodRunner, type PodRunner } from "../devkit/pod-runner.ts";
+import { stopAll } from "../devkit/processes.ts";
+import { startRegistry, type TestRegistry } from "../devkit/registry.ts";
+import { startUpstream, type OfflineUpstream } from "../devkit/upstream.ts";
 
 const USAGE = `usage: node hack/dev-stack.ts [--local | --cluster] [--check]
 
@@ -1033,7 +1033,7 @@ async function localMode(why: string, check: boolean): Promise<void> {
     say(`installed CRD ${CRD_NAME} from config/crd/, and what the operator applies to on OpenShift:`);
     say(
       "  stand-in CRDs for ImageDigestMirrorSet, ImageTagMirrorSet, CatalogSource, ClusterCatalog and UpdateService " +
-        "(real groups and kinds, open schemas: test/harness/openshift.ts),",
+        "(real groups and kinds, open schemas: devkit/openshift.ts),",
     );
     say(
       `  namespaces ${OPENSHIFT_NAMESPACES.join(", ")}, and ${PULL_SECRET.namespace}/${PULL_SECRET.name} (no entries)`,
@@ -1071,7 +1071,7 @@ async function localMode(why: string, check: boolean): Promise<void> {
       );
     }
     say(
-      "This stack has no kubelet (nor scheduler): the test pod runner (test/harness/pod-runner.ts)\n" +
+      "This stack has no kubelet (nor scheduler): the test pod runner (devkit/pod-runner.ts)\n" +
         "  plays the kubelet for the Jobs' pods. It runs their containers as local processes, not\n" +
         "  images (the oc-mirror container's wrapper script with that binary as `oc-mirror`; the\n" +
         "  operator's CLI for the others), with their volumes as local folders, and reports their\n" +

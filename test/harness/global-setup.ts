@@ -18,11 +18,11 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { TestProject } from "vitest/node";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import { startControlPlane } from "./control-plane.ts";
-import { installCrds } from "./crds.ts";
-import { stopAll, waitFor } from "./processes.ts";
-import { startRegistry } from "./registry.ts";
-import { startUpstream, upstreamInfo, type UpstreamInfo } from "./upstream.ts";
+import { startControlPlane } from "../../devkit/control-plane.ts";
+import { installCrds } from "../../devkit/crds.ts";
+import { stopAll, waitFor } from "../../devkit/processes.ts";
+import { startRegistry } from "../../devkit/registry.ts";
+import { startUpstream, upstreamInfo, type UpstreamInfo } from "../../devkit/upstream.ts";
 
 export interface RegistryInfo {
   host: string;

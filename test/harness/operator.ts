@@ -16,10 +16,10 @@ import { inject } from "vitest";
 import { GROUP, PLURAL, VERSION } from "../../src/api/mirrorjob.ts";
 import type { MirrorJobStatus } from "../../src/api/status.ts";
 import { runManager, type Manager, type ManagerConfig } from "../../src/cli/manager.ts";
-import { TEST_POD_RUNNER_NODE_SELECTOR } from "./pod-runner.ts";
-import type { UpstreamInfo } from "./upstream.ts";
-import { imageSetConfig, type ImageSetConfiguration, type ImageSetParts } from "./upstream-isc.ts";
-import { waitFor } from "./processes.ts";
+import { TEST_POD_RUNNER_NODE_SELECTOR } from "../../devkit/pod-runner.ts";
+import type { UpstreamInfo } from "../../devkit/upstream.ts";
+import { imageSetConfig, type ImageSetConfiguration, type ImageSetParts } from "../../devkit/upstream-isc.ts";
+import { waitFor } from "../../devkit/processes.ts";
 
 export interface RunningOperator extends Manager {
   readonly logs: string[];

@@ -6,8 +6,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { pack } from "tar-stream";
-import { sha256Digest, type RegistryClient } from "../../src/registry/client.ts";
-import { MediaType } from "../../src/registry/media-types.ts";
+import { sha256Digest, type RegistryClient } from "../src/registry/client.ts";
+import { MediaType } from "../src/registry/media-types.ts";
 
 export interface Platform {
   readonly os: string;
