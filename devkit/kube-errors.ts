@@ -17,3 +17,22 @@ export function statusMessage(err: unknown): string {
     return text;
   }
 }
+
+/** `HTTP <code>: <the Status's message>` for an API error, else the error's message. */
+export function errorText(err: unknown): string {
+  if (err instanceof ApiException) {
+    const body: unknown = typeof err.body === "string" ? safeJson(err.body) : err.body;
+    const message = (body as { message?: unknown } | undefined)?.message;
+    return `HTTP ${err.code}${typeof message === "string" ? `: ${message}` : ""}`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The JSON value of `text`, or undefined if it is not JSON. */
+export function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
