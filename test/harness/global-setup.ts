@@ -1,7 +1,7 @@
 /**
  * Vitest global setup for e2e tests: one cluster and one registry per test run, torn down
  * when the run ends (also after failures). If the runner itself is killed, the kernel ends
- * the harness processes (see processes.ts).
+ * the harness processes (see devkit/processes.ts).
  *
  * The cluster is the local control plane this harness starts (etcd, kube-apiserver,
  * kube-controller-manager), or, when HUBMIRROR_E2E_KUBECONFIG names a kubeconfig, the
@@ -50,7 +50,7 @@ declare module "vitest" {
     /** Labels this run's namespaces (RUN_LABEL). */
     runId: string;
     registry: RegistryInfo;
-    /** The offline upstream every test mirrors from (see upstream.ts). */
+    /** The offline upstream every test mirrors from (see devkit/upstream.ts). */
     upstream: UpstreamInfo;
   }
 }

@@ -98,12 +98,12 @@ export async function createRegistryCa(
   });
 }
 
-/** The global setup's offline upstream (see upstream.ts). */
+/** The global setup's offline upstream (see devkit/upstream.ts). */
 export function upstream(): UpstreamInfo {
   return inject("upstream");
 }
 
-/** An ImageSetConfiguration of the upstream's content (see upstream-isc.ts for the parts). */
+/** An ImageSetConfiguration of the upstream's content (see devkit/upstream-isc.ts for the parts). */
 export function upstreamImageSet(parts: ImageSetParts, up: UpstreamInfo = upstream()): ImageSetConfiguration {
   return imageSetConfig(up.content, parts);
 }
