@@ -17,6 +17,40 @@ export default tseslint.config(
       "@typescript-eslint/no-unsafe-class-instance-assignment": "off",
     },
   },
+  // Who may import what (devkit/README.md): production code never imports the dev kit or the
+  // tests, and neither the dev kit nor the scripts under hack/ (npm start) import the tests.
+  {
+    files: ["src/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "^(\\.\\./)+(test|devkit)(/|$)",
+              message: "src/ must not import test/ or devkit/ (they are not part of the operator).",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["hack/**/*.ts", "devkit/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "^(\\.\\./)+test(/|$)",
+              message: "hack/ and devkit/ must not import test/ (npm start must not depend on the tests).",
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ["**/*.js"],
     ...tseslint.configs.disableTypeChecked,

@@ -37,8 +37,9 @@ import { Agent, request } from "undici";
 import { RegistryClient, sha256Digest } from "../src/registry/client.ts";
 import { MANIFEST_ACCEPT, MediaType } from "../src/registry/media-types.ts";
 import type { ExpectedImage } from "../src/registry/verify.ts";
-import { stopAll } from "../test/harness/processes.ts";
-import { startRegistry, type RegistryAuth, type TestRegistry } from "../test/harness/registry.ts";
+import { stopAll } from "../devkit/processes.ts";
+import { startRegistry, type RegistryAuth, type TestRegistry } from "../devkit/registry.ts";
+import { pushBlob, putManifest } from "../devkit/registry-writer.ts";
 import type { WorkerJob, WorkerResult } from "./verify-worker.ts";
 
 const run = promisify(execFile);
@@ -150,14 +151,14 @@ async function seed(registry: TestRegistry, from: number, to: number): Promise<E
   const images: ExpectedImage[] = [];
   try {
     for (let r = Math.floor(from / TAGS_PER_REPOSITORY); r * TAGS_PER_REPOSITORY < to; r++) {
-      await client.pushBlob(`bench/r${r}`, config);
-      await client.pushBlob(`bench/r${r}`, layer);
+      await pushBlob(client, `bench/r${r}`, config);
+      await pushBlob(client, `bench/r${r}`, layer);
     }
     let next = from;
     await Promise.all(
       Array.from({ length: 16 }, async () => {
         for (let k = next++; k < to; k = next++) {
-          await client.putManifest(repositoryOf(k), `t${k}`, MediaType.ociManifest, manifestFor(k));
+          await putManifest(client, repositoryOf(k), `t${k}`, MediaType.ociManifest, manifestFor(k));
         }
       }),
     );

@@ -12,8 +12,8 @@ hack=$(cd "$(dirname "$0")" && pwd)
 # prometheus: promtool (alert rule tests; Debian has no promtool-only package, and on a
 # systemd host the package also enables a Prometheus server on :9090);
 # lua5.1 + lua-cjson: the Argo CD health check tests; gnupg: the offline upstream's release
-# signatures (test/harness/gpg.ts); git: fetching oc-mirror's source when no tarball is at hand.
-# The real node (test/harness/node.ts): containerd + runc (the container runtime; Debian's unit
+# signatures (devkit/gpg.ts); git: fetching oc-mirror's source when no tarball is at hand.
+# The real node (devkit/node.ts): containerd + runc (the container runtime; Debian's unit
 # is not started: there is no systemd here, and the harness runs its own containerd), the CNI
 # plugins (bridge, host-local), iproute2 (the node's network namespace and bridge), iptables +
 # conntrack (kube-proxy, inside that namespace), catatonit (init of the node's PID namespace and

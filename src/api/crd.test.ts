@@ -1,10 +1,7 @@
 import { readFileSync, readdirSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { helmBinary } from "../../test/harness/binaries.ts";
-import { CRD_FILES, generatedFiles } from "../cli/generate-crd.ts";
-import { RBAC_DIR } from "../cli/generate-rbac.ts";
+import { CRD_FILES } from "../cli/generate-crd.ts";
 import { CRD_FILE, mirrorJobCrd, renderCrdYaml, toStructural } from "./crd.ts";
 import { validateMirrorJob } from "./validation.ts";
 
@@ -60,20 +57,6 @@ describe("MirrorJob CRD", () => {
       type: "object",
       properties: { a: { type: "string" } },
     });
-  });
-});
-
-describe("generated files", () => {
-  // config/crd/ and the chart's crds/ from src/api; config/rbac/ from the chart's templates.
-  const files = generatedFiles(helmBinary());
-
-  it.each([...files.keys()])("%s is checked in as generated (run `npm run generate`)", (file) => {
-    expect(readFileSync(file, "utf8")).toBe(files.get(file));
-  });
-
-  it("config/rbac/ holds nothing else", () => {
-    const checkedIn = readdirSync(RBAC_DIR).map((f) => join(RBAC_DIR, f));
-    expect(checkedIn.sort()).toEqual([...files.keys()].filter((f) => f.startsWith(RBAC_DIR)).sort());
   });
 });
 

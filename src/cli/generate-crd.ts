@@ -1,6 +1,6 @@
 /**
  * `npm run generate`: the CRD from the zod schemas into config/crd/ and the chart's crds/,
- * and config/rbac/ from the chart (see generate-rbac.ts). A unit test (src/api/crd.test.ts)
+ * and config/rbac/ from the chart (see generate-rbac.ts). A unit test (test/unit/generated-files.test.ts)
  * fails when a checked-in file differs from what this writes.
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";

@@ -1,41 +1,20 @@
 /**
- * A small OCI distribution client on undici: one long-lived dispatcher (connection
- * pool) per registry, challenge-driven authentication (Basic, and Bearer tokens cached
- * per scope until they expire), custom CA bundles, HTTPS proxies, bounded retries
- * with backoff, and errors that never carry credentials or tokens.
- *
- * Keep-alive for HEAD: undici closes an HTTP/1.1 connection after every HEAD request
- * unless told otherwise (a guard against servers that wrongly send a body with HEAD).
- * Registries answer HEAD correctly, and a new TLS handshake per manifest check would
- * cost more than the check itself, so HEAD requests here keep the connection
- * (`reset: false`); see BENCHMARKS.md for what that is worth.
+ * A small OCI distribution client for reading registries (the verifier's path: ping, manifests,
+ * blobs, tags): challenge-driven authentication (Basic, and Bearer tokens: bearer-tokens.ts)
+ * over the HTTP layer of transport.ts (one connection pool per registry, custom CA bundles,
+ * HTTPS proxies, bounded retries with backoff, errors that never carry credentials or tokens).
+ * Requests it has no method for (the pushes of devkit/registry-writer.ts) go through
+ * `request`, with the same authentication, retries and errors.
  */
 import { createHash } from "node:crypto";
-import { rootCertificates } from "node:tls";
-import { setTimeout as sleep } from "node:timers/promises";
-import type { Dispatcher } from "undici";
+import { BearerTokens } from "./bearer-tokens.ts";
 import { parseChallenges, type Challenge } from "./challenge.ts";
 import type { Credentials } from "./credentials.ts";
-import {
-  RegistryError,
-  describeErrorBody,
-  errorCode,
-  kindForStatus,
-  redact,
-  transportError,
-  type RegistryErrorKind,
-} from "./errors.ts";
-import {
-  DEFAULT_RETRY_POLICY,
-  backoffDelay,
-  isRetryableStatus,
-  isRetryableTransport,
-  nextLink,
-  parseRetryAfter,
-  type RetryPolicy,
-} from "./http.ts";
+import { RegistryError } from "./errors.ts";
+import { DEFAULT_RETRY_POLICY, nextLink } from "./http.ts";
 import { MANIFEST_ACCEPT } from "./media-types.ts";
-import { createDispatcher, proxyFromEnvironment, proxySecrets, type ProxySettings } from "./proxy.ts";
+import { proxyFromEnvironment, type ProxySettings } from "./proxy.ts";
+import { RegistryTransport, header, type RegistryCall, type Reply } from "./transport.ts";
 
 export type { Credentials } from "./credentials.ts";
 
@@ -94,151 +73,88 @@ export interface ListTagsOptions {
   readonly maxPages?: number;
 }
 
-type Action = "pull" | "push,pull";
+export type { RegistryCall } from "./transport.ts";
 
-interface Call {
-  readonly method: Dispatcher.HttpMethod;
-  readonly path: string;
-  readonly operation: string;
-  readonly scope: string | undefined;
-  readonly headers?: Record<string, string>;
-  readonly body?: Buffer;
-}
-
-interface CachedToken {
-  readonly value: string;
-  readonly expiresAt: number;
-}
-
-/** What the client needs of an answer: undici's ResponseData has it, and so has a HEAD reply. */
-interface Reply {
+/** What `request` hands back of an answer whose status was expected (its body is consumed). */
+export interface RegistryAnswer {
   readonly statusCode: number;
-  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  readonly body: {
-    dump(): Promise<void>;
-    text(): Promise<string>;
-    json(): Promise<unknown>;
-    arrayBuffer(): Promise<ArrayBuffer>;
-  };
+  /** The first value of a header (name in lower case). */
+  header(name: string): string | undefined;
 }
 
-const EMPTY_BODY: Reply["body"] = {
-  dump: () => Promise.resolve(),
-  text: () => Promise.resolve(""),
-  json: () => Promise.resolve(null),
-  arrayBuffer: () => Promise.resolve(new ArrayBuffer(0)),
-};
+/** Sends one request (see `RegistryClient.request`) and fails unless its status is in `expected`. */
+export type RegistrySend = (call: RegistryCall, expected: readonly number[]) => Promise<RegistryAnswer>;
 
-/**
- * A HEAD exchange on undici's handler API: no body stream, no per-response Readable,
- * one small object per request. Manifest checks are the verifier's hot path.
- */
-class HeadHandler implements Dispatcher.DispatchHandler, Reply {
-  statusCode = 0;
-  headers: Reply["headers"] = {};
-  readonly body = EMPTY_BODY;
-  private readonly resolve: (reply: Reply) => void;
-  private readonly reject: (err: Error) => void;
-
-  constructor(resolve: (reply: Reply) => void, reject: (err: Error) => void) {
-    this.resolve = resolve;
-    this.reject = reject;
-  }
-
-  onRequestStart(): void {
-    // nothing to set up
-  }
-
-  onResponseStart(
-    _controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: Reply["headers"],
-  ): void {
-    this.statusCode = statusCode;
-    this.headers = headers;
-  }
-
-  onResponseData(): void {
-    // HEAD answers carry no content
-  }
-
-  onResponseEnd(): void {
-    this.resolve(this);
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    this.reject(error);
-  }
-}
-
-/** Tokens are refreshed this long before the registry says they expire. */
-const TOKEN_EXPIRY_MARGIN_MS = 10_000;
-/** Registries that omit `expires_in` issue tokens valid for 60 s (distribution spec). */
-const DEFAULT_TOKEN_LIFETIME_S = 60;
-/** Error bodies are read up to this size. */
-const MAX_ERROR_BODY = 64 * 1024;
+export type ScopeAction = "pull" | "push,pull";
 
 export function sha256Digest(data: Buffer | string): string {
   return `sha256:${createHash("sha256").update(data).digest("hex")}`;
 }
 
-function repositoryScope(repository: string, action: Action): string {
+/** The token scope of an action on a repository. */
+export function repositoryScope(repository: string, action: ScopeAction): string {
   return `repository:${repository}:${action}`;
 }
-
-const IDEMPOTENT = new Set<string>(["GET", "HEAD", "PUT", "DELETE", "OPTIONS"]);
 
 export class RegistryClient {
   readonly registry: string;
   private readonly credentials: Credentials | undefined;
-  private readonly dispatcher: Dispatcher;
-  private readonly origin: string;
-  private readonly retry: RetryPolicy;
-  /** Values that must never appear in a message: passwords, Authorization values, tokens. */
-  private readonly secrets = new Set<string>();
+  private readonly transport: RegistryTransport;
+  private readonly tokens: BearerTokens;
   /** How the registry wants to be authenticated, learnt from its first challenge. */
   private challenge: Challenge | undefined;
-  private readonly tokens = new Map<string, CachedToken>();
-  /** Token requests under way, so that concurrent calls for one scope share one request. */
-  private readonly pendingTokens = new Map<string, Promise<string>>();
   private readonly basic: string | undefined;
-  /** Attempts made for answers returned after retrying, for their error messages. */
-  private readonly attempts = new WeakMap<object, number>();
 
   constructor(options: RegistryClientOptions) {
     this.registry = options.registry;
     this.credentials = options.credentials;
-    const timeoutMs = options.timeoutMs ?? 30_000;
-    this.origin = `https://${options.registry}`;
-    this.retry = {
-      retries: options.retries ?? DEFAULT_RETRY_POLICY.retries,
-      baseDelayMs: options.retryBaseDelayMs ?? DEFAULT_RETRY_POLICY.baseDelayMs,
-      maxDelayMs: options.maxRetryDelayMs ?? DEFAULT_RETRY_POLICY.maxDelayMs,
-    };
-    const proxy = options.proxy ?? proxyFromEnvironment();
-    this.dispatcher = createDispatcher(proxy, {
-      tls: {
-        rejectUnauthorized: options.tlsVerify ?? true,
-        ...(options.caBundle !== undefined && { ca: [...rootCertificates, options.caBundle] }),
-      },
-      timeoutMs,
-      connections: options.connections ?? 16,
-      pipelining: options.pipelining ?? 1,
-      allowH2: options.allowH2 ?? false,
-    });
+    const secrets: string[] = [];
     if (this.credentials !== undefined) {
       const encoded = Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString(
         "base64",
       );
       this.basic = `Basic ${encoded}`;
-      this.secrets.add(this.credentials.password).add(encoded);
+      secrets.push(this.credentials.password, encoded);
       if (options.preemptiveBasic === true) this.challenge = { scheme: "basic", params: {} };
     }
-    for (const secret of proxySecrets(proxy)) this.secrets.add(secret);
+    this.transport = new RegistryTransport({
+      registry: options.registry,
+      proxy: options.proxy ?? proxyFromEnvironment(),
+      caBundle: options.caBundle,
+      tlsVerify: options.tlsVerify ?? true,
+      timeoutMs: options.timeoutMs ?? 30_000,
+      connections: options.connections ?? 16,
+      pipelining: options.pipelining ?? 1,
+      allowH2: options.allowH2 ?? false,
+      retry: {
+        retries: options.retries ?? DEFAULT_RETRY_POLICY.retries,
+        baseDelayMs: options.retryBaseDelayMs ?? DEFAULT_RETRY_POLICY.baseDelayMs,
+        maxDelayMs: options.maxRetryDelayMs ?? DEFAULT_RETRY_POLICY.maxDelayMs,
+      },
+      secrets,
+    });
+    this.tokens = new BearerTokens(this.transport, this.basic);
   }
 
   async close(): Promise<void> {
-    await this.dispatcher.close();
+    await this.transport.close();
+  }
+
+  /**
+   * The low-level primitive for requests this client has no method for (the write helpers of
+   * devkit/registry-writer.ts): runs `steps`, whose `send` makes one request the way the methods
+   * here do, with this client's authentication (challenges, Basic, Bearer tokens), retries and
+   * timeouts, and fails unless the answer's status is one of `expected` (its body is consumed).
+   * As from the methods, any error that leaves it is a RegistryError without secrets.
+   */
+  async request<T>(steps: (send: RegistrySend) => Promise<T>): Promise<T> {
+    return this.guard(() =>
+      steps(async (call, expected) => {
+        const res = await this.send(call);
+        await this.expectStatus(res, expected, call.operation);
+        return { statusCode: res.statusCode, header: (name) => header(res, name) };
+      }),
+    );
   }
 
   /** `GET /v2/`: proves the registry answers and accepts the credentials. */
@@ -281,9 +197,8 @@ export class RegistryClient {
   prepare(repository: string): void {
     if (this.challenge?.scheme !== "bearer" || this.credentials === undefined) return;
     const scope = repositoryScope(repository, "pull");
-    const cached = this.tokens.get(scope);
-    if (cached !== undefined && cached.expiresAt > Date.now()) return;
-    const token = this.token(scope, `prepare ${repository}`);
+    if (this.tokens.has(scope)) return;
+    const token = this.tokens.token(this.challenge, scope, `prepare ${repository}`);
     if (typeof token !== "string") token.catch(() => undefined);
   }
 
@@ -309,23 +224,6 @@ export class RegistryClient {
         mediaType: header(res, "content-type") ?? "",
         size: body.length,
       };
-    });
-  }
-
-  /** Uploads a manifest under a tag or digest and returns its digest. */
-  async putManifest(repository: string, reference: string, mediaType: string, body: Buffer): Promise<string> {
-    const operation = `PUT manifest ${repository}:${reference}`;
-    return this.guard(async () => {
-      const res = await this.send({
-        method: "PUT",
-        path: `/v2/${repository}/manifests/${reference}`,
-        operation,
-        scope: repositoryScope(repository, "push,pull"),
-        headers: { "content-type": mediaType },
-        body,
-      });
-      await this.expectStatus(res, [201], operation);
-      return header(res, "docker-content-digest") ?? sha256Digest(body);
     });
   }
 
@@ -374,48 +272,6 @@ export class RegistryClient {
         );
       }
       return body;
-    });
-  }
-
-  /** Uploads a blob in one request (POST then PUT), unless the registry has it already. */
-  async pushBlob(repository: string, data: Buffer): Promise<string> {
-    const digest = sha256Digest(data);
-    if (await this.blobExists(repository, digest)) return digest;
-    const scope = repositoryScope(repository, "push,pull");
-    const operation = `upload blob ${repository}@${digest}`;
-    return this.guard(async () => {
-      const started = await this.send({
-        method: "POST",
-        path: `/v2/${repository}/blobs/uploads/`,
-        operation,
-        scope,
-      });
-      await this.expectStatus(started, [202], operation);
-      const location = header(started, "location");
-      if (location === undefined) {
-        throw new RegistryError(
-          "protocol",
-          `registry ${this.registry}: ${operation}: no Location in upload response`,
-        );
-      }
-      const url = new URL(location, this.origin);
-      if (url.origin !== this.origin) {
-        throw new RegistryError(
-          "protocol",
-          `registry ${this.registry}: ${operation}: upload redirected to another host`,
-        );
-      }
-      url.searchParams.set("digest", digest);
-      const done = await this.send({
-        method: "PUT",
-        path: `${url.pathname}${url.search}`,
-        operation,
-        scope,
-        headers: { "content-type": "application/octet-stream" },
-        body: data,
-      });
-      await this.expectStatus(done, [201], operation);
-      return digest;
     });
   }
 
@@ -473,8 +329,8 @@ export class RegistryClient {
   ): string | undefined {
     const target = nextLink(link);
     if (target === undefined) return undefined;
-    const url = new URL(target, this.origin);
-    if (url.origin !== this.origin) {
+    const url = new URL(target, this.transport.origin);
+    if (url.origin !== this.transport.origin) {
       throw new RegistryError(
         "protocol",
         `registry ${this.registry}: ${operation}: next page is on another host (${url.host}); not followed`,
@@ -490,45 +346,26 @@ export class RegistryClient {
     return path;
   }
 
-  /** Runs one public operation; any error that leaves it is a RegistryError without secrets. */
-  private async guard<T>(operation: () => Promise<T>): Promise<T> {
-    try {
-      return await operation();
-    } catch (err) {
-      const error =
-        err instanceof RegistryError
-          ? err
-          : errorCode(err) !== undefined
-            ? transportError(this.registry, "request", err)
-            : new RegistryError(
-                "protocol",
-                `registry ${this.registry}: ${err instanceof Error ? err.message : String(err)}`,
-                undefined,
-                { cause: err },
-              );
-      const message = redact(error.message, this.secrets);
-      if (message === error.message) throw error;
-      throw new RegistryError(error.kind, message, error.status, { cause: error.cause });
-    }
+  private guard<T>(operation: () => Promise<T>): Promise<T> {
+    return this.transport.guard(operation);
   }
 
-  private async readBody<T>(body: Promise<T>, operation: string): Promise<T> {
-    try {
-      return await body;
-    } catch (err) {
-      if (err instanceof SyntaxError) {
-        throw new RegistryError(
-          "protocol",
-          `registry ${this.registry}: ${operation}: the answer is not valid JSON`,
-        );
-      }
-      throw transportError(this.registry, operation, err);
-    }
+  private readBody<T>(body: Promise<T>, operation: string): Promise<T> {
+    return this.transport.readBody(body, operation);
   }
 
-  private async send(call: Call): Promise<Reply> {
+  private expectStatus(
+    res: Reply,
+    expected: readonly number[],
+    operation: string,
+    dumpBody = true,
+  ): Promise<void> {
+    return this.transport.expectStatus(res, expected, operation, dumpBody);
+  }
+
+  private async send(call: RegistryCall): Promise<Reply> {
     const sent = await this.authorization(call.scope, call.operation);
-    const first = await this.exchange(this.origin, call, sent);
+    const first = await this.transport.exchange(this.transport.origin, call, sent);
     if (first.statusCode !== 401) return first;
     const challenges = parseChallenges(header(first, "www-authenticate") ?? "");
     await first.body.dump();
@@ -545,10 +382,13 @@ export class RegistryClient {
     // Learn (or re-learn) the scheme and drop a token the registry no longer accepts.
     this.challenge = challenge;
     const scope = call.scope ?? challenge.params.scope;
-    this.tokens.delete(scope ?? "");
+    this.tokens.forget(scope ?? "");
     const authorization = await this.authorization(scope, call.operation);
     // The same credentials again would be refused again: say so without asking twice.
-    const second = authorization === sent ? undefined : await this.exchange(this.origin, call, authorization);
+    const second =
+      authorization === sent
+        ? undefined
+        : await this.transport.exchange(this.transport.origin, call, authorization);
     if (second !== undefined && second.statusCode !== 401) return second;
     await second?.body.dump();
     const refusal = parseChallenges(header(second ?? first, "www-authenticate") ?? "").find(
@@ -569,190 +409,9 @@ export class RegistryClient {
     );
   }
 
-  /**
-   * One HTTP exchange with bounded retries: 429 and 5xx answers wait for `Retry-After`
-   * (seconds or an HTTP date) or an exponential backoff; timeouts and dropped
-   * connections are retried for idempotent methods. A refused connection or a TLS
-   * failure is not retried. The final answer is returned as it is (the caller turns
-   * it into an error); a final transport failure is thrown as a RegistryError.
-   */
-  private async exchange(origin: string, call: Call, authorization: string | undefined): Promise<Reply> {
-    const host = origin === this.origin ? this.registry : new URL(origin).host;
-    const headers = authorization === undefined ? (call.headers ?? {}) : { ...call.headers, authorization };
-    for (let attempt = 0; ; attempt++) {
-      const last = attempt >= this.retry.retries;
-      let res: Reply;
-      try {
-        res =
-          call.method === "HEAD"
-            ? await new Promise<Reply>((resolve, reject) => {
-                this.dispatcher.dispatch(
-                  { origin, method: "HEAD", path: call.path, headers, reset: false },
-                  new HeadHandler(resolve, reject),
-                );
-              })
-            : await this.dispatcher.request({
-                origin,
-                method: call.method,
-                path: call.path,
-                headers,
-                ...(call.body !== undefined && { body: call.body }),
-              });
-      } catch (err) {
-        const error = transportError(host, call.operation, err);
-        if (last || !IDEMPOTENT.has(call.method) || !isRetryableTransport(error.kind, errorCode(err))) {
-          throw attempt > 0 ? withAttempts(error, attempt + 1) : error;
-        }
-        await sleep(backoffDelay(attempt, this.retry));
-        continue;
-      }
-      if (!isRetryableStatus(res.statusCode)) return res;
-      if (last) {
-        if (attempt > 0) this.attempts.set(res, attempt + 1);
-        return res;
-      }
-      const retryAfter = parseRetryAfter(header(res, "retry-after"));
-      if (retryAfter !== undefined && retryAfter > this.retry.maxDelayMs) {
-        const detail = await this.errorDetail(res);
-        throw new RegistryError(
-          kindForStatus(res.statusCode),
-          `registry ${host}: ${call.operation}: HTTP ${res.statusCode}${detail}, and it asks to retry ` +
-            `after ${Math.ceil(retryAfter / 1000)} s, longer than the client waits (${Math.ceil(this.retry.maxDelayMs / 1000)} s)`,
-          res.statusCode,
-        );
-      }
-      await res.body.dump().catch(() => undefined);
-      await sleep(retryAfter ?? backoffDelay(attempt, this.retry));
-    }
-  }
-
   private async authorization(scope: string | undefined, operation: string): Promise<string | undefined> {
     if (this.challenge === undefined || this.credentials === undefined) return undefined;
     if (this.challenge.scheme === "basic") return this.basic;
-    return `Bearer ${await this.token(scope, operation)}`;
+    return `Bearer ${await this.tokens.token(this.challenge, scope, operation)}`;
   }
-
-  /** The Bearer token flow: GET realm?service=..&scope=.. with Basic credentials. */
-  private token(scope: string | undefined, operation: string): Promise<string> | string {
-    const key = scope ?? "";
-    const cached = this.tokens.get(key);
-    if (cached !== undefined && cached.expiresAt > Date.now()) return cached.value;
-    const pending = this.pendingTokens.get(key);
-    if (pending !== undefined) return pending;
-    const request = this.fetchToken(key, scope, operation).finally(() => {
-      this.pendingTokens.delete(key);
-    });
-    this.pendingTokens.set(key, request);
-    return request;
-  }
-
-  private async fetchToken(key: string, scope: string | undefined, operation: string): Promise<string> {
-    const params = this.challenge?.params ?? {};
-    const realm = params.realm;
-    if (realm === undefined) {
-      throw new RegistryError("protocol", `registry ${this.registry}: Bearer challenge without a realm`);
-    }
-    let url: URL;
-    try {
-      url = new URL(realm);
-    } catch {
-      throw new RegistryError(
-        "protocol",
-        `registry ${this.registry}: Bearer challenge with an invalid realm`,
-      );
-    }
-    if (url.protocol !== "https:") {
-      throw new RegistryError(
-        "protocol",
-        `registry ${this.registry}: its token service ${url.origin} is not HTTPS; credentials are not sent there`,
-      );
-    }
-    if (params.service !== undefined) url.searchParams.set("service", params.service);
-    if (scope !== undefined) url.searchParams.set("scope", scope);
-    const tokenOperation = `token request for ${operation}`;
-    const res = await this.exchange(
-      url.origin,
-      {
-        method: "GET",
-        path: `${url.pathname}${url.search}`,
-        operation: tokenOperation,
-        scope: undefined,
-        headers: { accept: "application/json" },
-      },
-      this.basic,
-    );
-    if (res.statusCode === 401 || res.statusCode === 403) {
-      const detail = await this.errorDetail(res);
-      throw new RegistryError(
-        res.statusCode === 401 ? "unauthorized" : "forbidden",
-        `registry ${this.registry}: ${operation}: the token service ${url.host} rejected the credentials ` +
-          `(HTTP ${res.statusCode}${detail})`,
-        res.statusCode,
-      );
-    }
-    await this.expectStatus(res, [200], tokenOperation, false);
-    const body = (await this.readBody(res.body.json(), tokenOperation)) as {
-      token?: unknown;
-      access_token?: unknown;
-      expires_in?: unknown;
-    } | null;
-    const value = typeof body?.token === "string" && body.token !== "" ? body.token : body?.access_token;
-    if (typeof value !== "string" || value === "") {
-      throw new RegistryError(
-        "protocol",
-        `registry ${this.registry}: ${tokenOperation}: no token in the answer`,
-      );
-    }
-    this.secrets.add(value);
-    const lifetime =
-      typeof body?.expires_in === "number" && body.expires_in > 0
-        ? body.expires_in
-        : DEFAULT_TOKEN_LIFETIME_S;
-    const margin = Math.min(TOKEN_EXPIRY_MARGIN_MS, (lifetime * 1000) / 2);
-    this.tokens.set(key, { value, expiresAt: Date.now() + lifetime * 1000 - margin });
-    return value;
-  }
-
-  /**
-   * ` (message from the body)`, or "" when the body says nothing readable. Secrets are
-   * removed from the whole body before it is shortened, so no fragment of one survives.
-   */
-  private async errorDetail(res: Reply): Promise<string> {
-    const text = await res.body.text().catch(() => "");
-    const detail = describeErrorBody(redact(text.slice(0, MAX_ERROR_BODY), this.secrets));
-    return detail !== undefined ? ` (${detail})` : "";
-  }
-
-  /** Throws a RegistryError unless the status is expected; consumes the body unless told not to. */
-  private async expectStatus(
-    res: Reply,
-    expected: readonly number[],
-    operation: string,
-    dumpBody = true,
-  ): Promise<void> {
-    if (expected.includes(res.statusCode)) {
-      if (dumpBody) await res.body.dump();
-      return;
-    }
-    const detail = await this.errorDetail(res);
-    const attempts = this.attempts.get(res);
-    throw new RegistryError(
-      kindForStatus(res.statusCode),
-      `registry ${this.registry}: ${operation}: HTTP ${res.statusCode}${detail}` +
-        (attempts !== undefined ? ` (after ${attempts} attempts)` : ""),
-      res.statusCode,
-    );
-  }
-}
-
-function withAttempts(error: RegistryError, attempts: number): RegistryError {
-  const kind: RegistryErrorKind = error.kind;
-  return new RegistryError(kind, `${error.message} (after ${attempts} attempts)`, error.status, {
-    cause: error.cause,
-  });
-}
-
-function header(res: Reply, name: string): string | undefined {
-  const value = res.headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }

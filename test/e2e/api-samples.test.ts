@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { kubectlBinary, repoRoot } from "../harness/binaries.ts";
+import { kubectlBinary, repoRoot } from "../../devkit/binaries.ts";
 import { useNamespace } from "../harness/kube.ts";
 
 function kubectl(args: readonly string[], input?: string): string {

@@ -10,8 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, expect, inject, it } from "vitest";
-import { startControlPlane, type ControlPlane } from "../harness/control-plane.ts";
-import { installCrds } from "../harness/crds.ts";
+import { startControlPlane, type ControlPlane } from "../../devkit/control-plane.ts";
+import { installCrds } from "../../devkit/crds.ts";
 import {
   condition,
   createPushSecret,
@@ -23,7 +23,7 @@ import {
   upstreamSource,
   type RunningOperator,
 } from "../harness/operator.ts";
-import { startPodRunner, type PodRunner } from "../harness/pod-runner.ts";
+import { startPodRunner, type PodRunner } from "../../devkit/pod-runner.ts";
 
 const registry = inject("registry");
 const NAMESPACE = "mirrors";

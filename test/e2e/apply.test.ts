@@ -1,6 +1,6 @@
 /**
  * Applying a run's generated configuration on the real control plane, made to look like
- * OpenShift by stand-in CRDs and namespaces (test/harness/openshift.ts): per-MirrorJob
+ * OpenShift by stand-in CRDs and namespaces (devkit/openshift.ts): per-MirrorJob
  * names and finalizer cleanup, rejection of tampered results, approval of disruptive
  * changes, the pull secret merge, and the tenant guard. Runs are the real oc-mirror (the
  * default line) mirroring additional images of the offline upstream; it writes one mirror entry
@@ -15,7 +15,7 @@ import { pullEntry } from "../../src/apply/pull-secret.ts";
 import { MANAGER } from "../../src/job/names.ts";
 import { encodeJsonGzip, readResultConfigMap, RESULT_KEYS } from "../../src/report/result.ts";
 import { adminKubeConfig, useNamespace, waitFor } from "../harness/kube.ts";
-import { addPullSecretEntries, installOpenShiftStandIns } from "../harness/openshift.ts";
+import { addPullSecretEntries, installOpenShiftStandIns } from "../../devkit/openshift.ts";
 import {
   condition,
   createPushSecret,
@@ -29,7 +29,7 @@ import {
   type MirrorJobObject,
   type RunningOperator,
 } from "../harness/operator.ts";
-import { type PodBehaviour } from "../harness/pod-runner.ts";
+import { type PodBehaviour } from "../../devkit/pod-runner.ts";
 import { usePodRunner } from "../harness/use-pod-runner.ts";
 
 const kc = adminKubeConfig();

@@ -17,9 +17,9 @@ import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node
 import { afterAll, beforeAll, expect, inject, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { renderChart } from "../../src/cli/generate-rbac.ts";
-import { helmBinary, kubectlBinary } from "../harness/binaries.ts";
+import { helmBinary, kubectlBinary } from "../../devkit/binaries.ts";
 import { adminKubeConfig, isApiStatus, statusMessage, waitFor } from "../harness/kube.ts";
-import { installOpenShiftStandIns } from "../harness/openshift.ts";
+import { installOpenShiftStandIns } from "../../devkit/openshift.ts";
 import {
   condition,
   createPushSecret,
@@ -31,7 +31,7 @@ import {
   upstreamSource,
   type RunningOperator,
 } from "../harness/operator.ts";
-import { startPodRunner, type PodRunner } from "../harness/pod-runner.ts";
+import { startPodRunner, type PodRunner } from "../../devkit/pod-runner.ts";
 
 const admin = adminKubeConfig();
 const core = admin.makeApiClient(CoreV1Api);

@@ -13,9 +13,9 @@ import { AuthorizationV1Api } from "@kubernetes/client-node";
 import { afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
 import { CHART_DIR, RBAC_DIR, renderChart, type RenderOptions } from "../../src/cli/generate-rbac.ts";
-import { helmBinary, kubectlBinary, repoRoot } from "../harness/binaries.ts";
+import { helmBinary, kubectlBinary, repoRoot } from "../../devkit/binaries.ts";
 import { adminKubeConfig, useNamespace } from "../harness/kube.ts";
-import { installOpenShiftStandIns } from "../harness/openshift.ts";
+import { installOpenShiftStandIns } from "../../devkit/openshift.ts";
 
 const RBAC_KINDS = ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"];
 

@@ -19,8 +19,8 @@ import {
   useNamespace,
   waitFor,
 } from "../harness/kube.ts";
-import { pinnedVersion } from "../harness/binaries.ts";
-import { TEST_POD_RUNNER_NODE_SELECTOR } from "../harness/pod-runner.ts";
+import { pinnedVersion } from "../../devkit/binaries.ts";
+import { TEST_POD_RUNNER_NODE_SELECTOR } from "../../devkit/pod-runner.ts";
 
 const kc = adminKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);

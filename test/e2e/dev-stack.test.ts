@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CoordinationV1Api, V1MicroTime } from "@kubernetes/client-node";
 import { describe, expect, inject, it } from "vitest";
-import { ocMirrorBinary, ocMirrorPins, repoRoot } from "../harness/binaries.ts";
+import { ocMirrorBinary, ocMirrorPins, repoRoot } from "../../devkit/binaries.ts";
 import { adminKubeConfig, useNamespace, waitFor } from "../harness/kube.ts";
 
 const DEV_STACK = join(repoRoot, "hack/dev-stack.ts");

@@ -36,7 +36,7 @@ import { noChangeMessage } from "../../src/reconcile/stages/apply.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { parseReference } from "../../src/registry/reference.ts";
 import { adminKubeConfig, useNamespace } from "../harness/kube.ts";
-import { installOpenShiftStandIns } from "../harness/openshift.ts";
+import { installOpenShiftStandIns } from "../../devkit/openshift.ts";
 import {
   condition,
   createPushSecret,
@@ -50,8 +50,8 @@ import {
   type MirrorJobObject,
   type RunningOperator,
 } from "../harness/operator.ts";
-import { waitFor } from "../harness/processes.ts";
-import type { ImageSetParts } from "../harness/upstream-isc.ts";
+import { waitFor } from "../../devkit/processes.ts";
+import type { ImageSetParts } from "../../devkit/upstream-isc.ts";
 import { usePodRunner } from "../harness/use-pod-runner.ts";
 
 const kc = adminKubeConfig();

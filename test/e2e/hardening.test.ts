@@ -37,8 +37,8 @@ import {
   upstreamImageSet,
   upstreamSource,
 } from "../harness/operator.ts";
-import { createCertificateAuthority, type CertificateAuthority } from "../harness/pki.ts";
-import { freePort } from "../harness/ports.ts";
+import { createCertificateAuthority, type CertificateAuthority } from "../../devkit/pki.ts";
+import { freePort } from "../../devkit/ports.ts";
 import { usePodRunner } from "../harness/use-pod-runner.ts";
 
 const kc = adminKubeConfig();

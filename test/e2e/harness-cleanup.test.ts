@@ -9,8 +9,8 @@ import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, inject, it } from "vitest";
-import { repoRoot } from "../harness/binaries.ts";
-import { waitFor } from "../harness/processes.ts";
+import { repoRoot } from "../../devkit/binaries.ts";
+import { waitFor } from "../../devkit/processes.ts";
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -14,7 +14,7 @@ import { BatchV1Api, CoreV1Api, EventsV1Api } from "@kubernetes/client-node";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { LABELS } from "../../src/job/names.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
-import { buildImage, pushImage } from "../harness/images.ts";
+import { buildImage, pushImage } from "../../devkit/images.ts";
 import { adminKubeConfig, useNamespace, waitFor } from "../harness/kube.ts";
 import {
   condition,
@@ -30,7 +30,7 @@ import {
   type RunningOperator,
   type SourceInputOptions,
 } from "../harness/operator.ts";
-import type { ImageSetParts } from "../harness/upstream-isc.ts";
+import type { ImageSetParts } from "../../devkit/upstream-isc.ts";
 import {
   proxiedUrl,
   proxyDir,

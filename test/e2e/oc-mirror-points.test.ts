@@ -29,8 +29,13 @@ import {
   type SourceInputOptions,
 } from "../harness/operator.ts";
 import { startHelmRepo } from "../harness/helm-repo.ts";
-import type { PodBehaviour } from "../harness/pod-runner.ts";
-import { startUpstream, upstreamInfo, type OfflineUpstream, type UpstreamInfo } from "../harness/upstream.ts";
+import type { PodBehaviour } from "../../devkit/pod-runner.ts";
+import {
+  startUpstream,
+  upstreamInfo,
+  type OfflineUpstream,
+  type UpstreamInfo,
+} from "../../devkit/upstream.ts";
 import { proxyDir, startSourceProxy } from "../harness/upstream-proxy.ts";
 import { usePodRunner } from "../harness/use-pod-runner.ts";
 

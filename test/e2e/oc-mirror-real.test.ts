@@ -1,6 +1,6 @@
 /**
  * The real oc-mirror v2 (both pinned lines, built by hack/build-oc-mirror.sh), run directly (not
- * through the operator's Job) against the offline upstream (test/harness/upstream.ts) and a target
+ * through the operator's Job) against the offline upstream (devkit/upstream.ts) and a target
  * registry over TLS with htpasswd, TLS verification on: the CAs are trusted through SSL_CERT_DIR.
  *
  * Each test is one scenario of docs/oc-mirror-offline.md; HUBMIRROR_KEEP_HARNESS=1 keeps every
@@ -22,7 +22,7 @@ import { stringify } from "yaml";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { destinationEntries, parseMapping } from "../../src/ocmirror/mapping.ts";
 import { stripAnsi } from "../../src/ocmirror/progress.ts";
-import { ocMirrorBinary, ocMirrorPins, type OcMirrorLine } from "../harness/binaries.ts";
+import { ocMirrorBinary, ocMirrorPins, type OcMirrorLine } from "../../devkit/binaries.ts";
 import {
   mergeAuthFiles,
   mirrorToRegistryArgs,
@@ -30,10 +30,10 @@ import {
   runOcMirror,
   type OcMirrorResult,
 } from "../harness/ocmirror-run.ts";
-import { freePort } from "../harness/ports.ts";
-import { startRegistry, type TestRegistry } from "../harness/registry.ts";
-import { startUpstream, type OfflineUpstream } from "../harness/upstream.ts";
-import type { ImageSetParts } from "../harness/upstream-isc.ts";
+import { freePort } from "../../devkit/ports.ts";
+import { startRegistry, type TestRegistry } from "../../devkit/registry.ts";
+import { startUpstream, type OfflineUpstream } from "../../devkit/upstream.ts";
+import type { ImageSetParts } from "../../devkit/upstream-isc.ts";
 
 const keep = process.env.HUBMIRROR_KEEP_HARNESS === "1";
 let dir = "";

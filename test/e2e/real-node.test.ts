@@ -1,5 +1,5 @@
 /**
- * The real node (test/harness/node.ts): kubelet + containerd run the project's image, built
+ * The real node (devkit/node.ts): kubelet + containerd run the project's image, built
  * from its Dockerfile with buildah, under the `restricted` Pod Security profile. This file
  * starts its own control plane (one that serves a node: kube-scheduler, ServiceAccount
  * tokens, the node controllers) and its own node; the shared control plane of the other e2e
@@ -21,11 +21,11 @@ import {
   type V1PodSpec,
 } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { helmBinary, kubectlBinary, repoRoot } from "../harness/binaries.ts";
-import { startControlPlane, type ControlPlane } from "../harness/control-plane.ts";
-import { projectImage, type ImageInfo } from "../harness/node-images.ts";
-import { NODE_NAME, nodeControlPlaneOptions, startNode, type RealNode } from "../harness/node.ts";
-import { waitFor } from "../harness/processes.ts";
+import { helmBinary, kubectlBinary, repoRoot } from "../../devkit/binaries.ts";
+import { startControlPlane, type ControlPlane } from "../../devkit/control-plane.ts";
+import { projectImage, type ImageInfo } from "../../devkit/node-images.ts";
+import { NODE_NAME, nodeControlPlaneOptions, startNode, type RealNode } from "../../devkit/node.ts";
+import { waitFor } from "../../devkit/processes.ts";
 
 const say = (line: string) => {
   process.stdout.write(`[real-node] ${line}\n`);

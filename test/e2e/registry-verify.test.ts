@@ -15,10 +15,10 @@ import { RegistryError } from "../../src/registry/errors.ts";
 import { verifiedCondition, verifyImages, type ExpectedImage } from "../../src/registry/verify.ts";
 import { startConnectProxy } from "../harness/connect-proxy.ts";
 import { startFaultServer, type FaultServer } from "../harness/fault-server.ts";
-import { buildImage, pushImage } from "../harness/images.ts";
-import { createCertificateAuthority, type CertificateAuthority } from "../harness/pki.ts";
-import { freePort } from "../harness/ports.ts";
-import { startRegistry, type TestRegistry } from "../harness/registry.ts";
+import { buildImage, pushImage } from "../../devkit/images.ts";
+import { createCertificateAuthority, type CertificateAuthority } from "../../devkit/pki.ts";
+import { freePort } from "../../devkit/ports.ts";
+import { startRegistry, type TestRegistry } from "../../devkit/registry.ts";
 
 const shared = inject("registry");
 const workDir = join(inject("harnessDir"), `registry-verify-${randomBytes(3).toString("hex")}`);

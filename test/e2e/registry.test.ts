@@ -6,7 +6,7 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 import { RegistryClient, sha256Digest } from "../../src/registry/client.ts";
 import { RegistryError } from "../../src/registry/errors.ts";
 import { MediaType } from "../../src/registry/media-types.ts";
-import { buildImage, pushImage } from "../harness/images.ts";
+import { buildImage, pushImage } from "../../devkit/images.ts";
 
 const registry = inject("registry");
 const clients: RegistryClient[] = [];

@@ -6,10 +6,10 @@
  * connection, or forwards the request late (a slow registry). Routes can also answer some paths itself (e.g. a paginated tag list,
  * which distribution 2.8 does not paginate). Every request is logged with its time.
  */
-import { startTlsServer } from "./tls-server.ts";
+import { startTlsServer } from "../../devkit/tls-server.ts";
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import { Agent, request, type Dispatcher } from "undici";
-import { issueCertificate, type CertificateAuthority } from "./pki.ts";
+import { issueCertificate, type CertificateAuthority } from "../../devkit/pki.ts";
 
 export type FaultAction =
   | { readonly status: number; readonly headers?: Readonly<Record<string, string>>; readonly body?: string }

@@ -1,7 +1,7 @@
 /**
  * Vitest global setup for e2e tests: one cluster and one registry per test run, torn down
  * when the run ends (also after failures). If the runner itself is killed, the kernel ends
- * the harness processes (see processes.ts).
+ * the harness processes (see devkit/processes.ts).
  *
  * The cluster is the local control plane this harness starts (etcd, kube-apiserver,
  * kube-controller-manager), or, when HUBMIRROR_E2E_KUBECONFIG names a kubeconfig, the
@@ -18,11 +18,11 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { TestProject } from "vitest/node";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import { startControlPlane } from "./control-plane.ts";
-import { installCrds } from "./crds.ts";
-import { stopAll, waitFor } from "./processes.ts";
-import { startRegistry } from "./registry.ts";
-import { startUpstream, upstreamInfo, type UpstreamInfo } from "./upstream.ts";
+import { startControlPlane } from "../../devkit/control-plane.ts";
+import { installCrds } from "../../devkit/crds.ts";
+import { stopAll, waitFor } from "../../devkit/processes.ts";
+import { startRegistry } from "../../devkit/registry.ts";
+import { startUpstream, upstreamInfo, type UpstreamInfo } from "../../devkit/upstream.ts";
 
 export interface RegistryInfo {
   host: string;
@@ -50,7 +50,7 @@ declare module "vitest" {
     /** Labels this run's namespaces (RUN_LABEL). */
     runId: string;
     registry: RegistryInfo;
-    /** The offline upstream every test mirrors from (see upstream.ts). */
+    /** The offline upstream every test mirrors from (see devkit/upstream.ts). */
     upstream: UpstreamInfo;
   }
 }

@@ -8,9 +8,9 @@
 import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { stringify } from "yaml";
-import { tarGz } from "./images.ts";
-import { createCertificateAuthority, issueCertificate } from "./pki.ts";
-import { startTlsServer } from "./tls-server.ts";
+import { tarGz } from "../../devkit/images.ts";
+import { createCertificateAuthority, issueCertificate } from "../../devkit/pki.ts";
+import { startTlsServer } from "../../devkit/tls-server.ts";
 
 export interface HelmRepoOptions {
   /** The chart's name (also the repository's single entry); version 1.0.0. */

@@ -4,12 +4,12 @@
  * cluster HUBMIRROR_E2E_KUBECONFIG names (see global-setup.ts).
  */
 import { randomBytes } from "node:crypto";
-import { ApiException, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { afterEach, beforeEach, inject } from "vitest";
-import { isStatus } from "../../src/runtime/kube-api.ts";
-import { userKubeconfig } from "./control-plane.ts";
+import { userKubeconfig } from "../../devkit/control-plane.ts";
+import { isApiStatus, statusMessage } from "../../devkit/kube-errors.ts";
 import { RUN_LABEL } from "./global-setup.ts";
-import { waitFor } from "./processes.ts";
+import { waitFor } from "../../devkit/processes.ts";
 
 export function adminKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
@@ -49,22 +49,6 @@ export function restrictedKubeConfig(user: string, groups: readonly string[] = [
   return kc;
 }
 
-/** Whether `err` is the API server's answer with this status code (one definition: src/runtime/kube-api.ts). */
-export const isApiStatus = isStatus;
-
-/** The `message` of the Status an API error carries (the client keeps the body as text). */
-export function statusMessage(err: unknown): string {
-  if (!(err instanceof ApiException)) return String(err);
-  const body: unknown = err.body;
-  const text = typeof body === "string" ? body : JSON.stringify(body);
-  try {
-    const status = JSON.parse(text) as { message?: unknown };
-    return typeof status.message === "string" ? status.message : text;
-  } catch {
-    return text;
-  }
-}
-
 export interface TestNamespace {
   /** Valid inside a test (set before each test). */
   readonly name: string;
@@ -100,4 +84,4 @@ export function useNamespace(labels: Record<string, string> = {}): TestNamespace
   };
 }
 
-export { waitFor };
+export { isApiStatus, statusMessage, waitFor };

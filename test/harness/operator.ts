@@ -16,10 +16,17 @@ import { inject } from "vitest";
 import { GROUP, PLURAL, VERSION } from "../../src/api/mirrorjob.ts";
 import type { MirrorJobStatus } from "../../src/api/status.ts";
 import { runManager, type Manager, type ManagerConfig } from "../../src/cli/manager.ts";
-import { TEST_POD_RUNNER_NODE_SELECTOR } from "./pod-runner.ts";
-import type { UpstreamInfo } from "./upstream.ts";
-import { imageSetConfig, type ImageSetConfiguration, type ImageSetParts } from "./upstream-isc.ts";
-import { waitFor } from "./processes.ts";
+import { TEST_POD_RUNNER_NODE_SELECTOR } from "../../devkit/pod-runner.ts";
+import {
+  createSourceInputs as createDevkitSourceInputs,
+  dockerConfigJson,
+  SOURCE_INPUTS,
+  upstreamSource as devkitUpstreamSource,
+  type SourceInputOptions as DevkitSourceInputOptions,
+} from "../../devkit/source-inputs.ts";
+import type { UpstreamInfo } from "../../devkit/upstream.ts";
+import { imageSetConfig, type ImageSetConfiguration, type ImageSetParts } from "../../devkit/upstream-isc.ts";
+import { waitFor } from "../../devkit/processes.ts";
 
 export interface RunningOperator extends Manager {
   readonly logs: string[];
@@ -60,12 +67,6 @@ export async function startOperator(
   return Object.assign(manager, { logs });
 }
 
-export function dockerConfigJson(host: string, username: string, password: string): string {
-  return JSON.stringify({
-    auths: { [host]: { auth: Buffer.from(`${username}:${password}`).toString("base64") } },
-  });
-}
-
 /** A kubernetes.io/dockerconfigjson Secret for the test registry (or the given content). */
 export async function createPushSecret(
   kc: KubeConfig,
@@ -97,85 +98,39 @@ export async function createRegistryCa(
   });
 }
 
-/** The global setup's offline upstream (see upstream.ts). */
+/** The global setup's offline upstream (see devkit/upstream.ts). */
 export function upstream(): UpstreamInfo {
   return inject("upstream");
 }
 
-/** An ImageSetConfiguration of the upstream's content (see upstream-isc.ts for the parts). */
+/** An ImageSetConfiguration of the upstream's content (see devkit/upstream-isc.ts for the parts). */
 export function upstreamImageSet(parts: ImageSetParts, up: UpstreamInfo = upstream()): ImageSetConfiguration {
   return imageSetConfig(up.content, parts);
 }
 
-/** Names of the objects createSourceInputs makes, as `spec.source` refers to them. */
-export const SOURCE_INPUTS = { secret: "source-pull", ca: "source-ca", key: "release-key" } as const;
+export { dockerConfigJson, SOURCE_INPUTS };
 
-export interface SourceInputOptions {
+export interface SourceInputOptions extends Omit<DevkitSourceInputOptions, "names"> {
   /** Another upstream than the global setup's (one a test started itself: see upstreamInfo). */
   readonly upstream?: UpstreamInfo;
-  /** More hosts that take the source registry's credentials (e.g. a fault proxy in front of it). */
-  readonly hosts?: readonly string[];
-  /** More PEM CA certificates to trust (e.g. a fault proxy's). */
-  readonly caPem?: string;
 }
 
 /**
- * What a MirrorJob needs to mirror from the upstream: a pull Secret for its registry, a CA
- * bundle (its registry's and its update-graph server's CAs) and the release signing key.
+ * What a MirrorJob needs to mirror from the upstream (the global setup's, unless
+ * `options.upstream`): see devkit/source-inputs.ts.
  */
 export async function createSourceInputs(
   kc: KubeConfig,
   namespace: string,
   options: SourceInputOptions = {},
 ): Promise<void> {
-  const up = options.upstream ?? upstream();
-  const core = kc.makeApiClient(CoreV1Api);
-  const auth = Buffer.from(`${up.source.username}:${up.source.password}`).toString("base64");
-  await core.createNamespacedSecret({
-    namespace,
-    body: {
-      metadata: { name: SOURCE_INPUTS.secret },
-      type: "kubernetes.io/dockerconfigjson",
-      stringData: {
-        ".dockerconfigjson": JSON.stringify({
-          auths: Object.fromEntries([up.source.host, ...(options.hosts ?? [])].map((h) => [h, { auth }])),
-        }),
-      },
-    },
-  });
-  await core.createNamespacedConfigMap({
-    namespace,
-    body: {
-      metadata: { name: SOURCE_INPUTS.ca },
-      data: {
-        "ca-bundle.crt": [
-          up.source.caPem,
-          up.httpsCaPem,
-          ...(options.caPem !== undefined ? [options.caPem] : []),
-        ]
-          .map((pem) => (pem.endsWith("\n") ? pem : `${pem}\n`))
-          .join(""),
-      },
-    },
-  });
-  await core.createNamespacedConfigMap({
-    namespace,
-    body: { metadata: { name: SOURCE_INPUTS.key }, data: { "verification-key.asc": up.publicKey } },
-  });
+  const { upstream: up = upstream(), ...rest } = options;
+  await createDevkitSourceInputs(kc, namespace, up, rest);
 }
 
 /** `spec.source` for the upstream (with createSourceInputs' objects). */
 export function upstreamSource(up: UpstreamInfo = upstream()): Record<string, unknown> {
-  return {
-    pullSecretRef: { name: SOURCE_INPUTS.secret },
-    caBundleRef: { name: SOURCE_INPUTS.ca },
-    release: {
-      updateGraphURL: up.graphUrl,
-      signatureURL: up.signatureUrl,
-      signatureKeyRef: { name: SOURCE_INPUTS.key },
-      graphImage: up.content.release.graphImageReference,
-    },
-  };
+  return devkitUpstreamSource(up);
 }
 
 export interface MirrorJobObject {

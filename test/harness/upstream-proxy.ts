@@ -9,8 +9,8 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { startFaultServer, type FaultServer } from "./fault-server.ts";
-import { createCertificateAuthority } from "./pki.ts";
-import type { UpstreamInfo } from "./upstream.ts";
+import { createCertificateAuthority } from "../../devkit/pki.ts";
+import type { UpstreamInfo } from "../../devkit/upstream.ts";
 
 export interface UpstreamProxy {
   readonly server: FaultServer;

@@ -9,7 +9,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll } from "vitest";
 import { LABELS } from "../../src/job/names.ts";
 import { adminKubeConfig, type TestNamespace } from "./kube.ts";
-import { startPodRunner, type PodBehaviour, type PodRunner } from "./pod-runner.ts";
+import { startPodRunner, type PodBehaviour, type PodRunner } from "../../devkit/pod-runner.ts";
 
 export interface TestPodRunner {
   /** What the runner does for pods of a MirrorJob, by the MirrorJob's name (default: success). */

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { renderChart } from "../../src/cli/generate-rbac.ts";
-import { helmBinary, repoRoot } from "../harness/binaries.ts";
+import { helmBinary, repoRoot } from "../../devkit/binaries.ts";
 
 interface AlertRule {
   alert: string;

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { repoRoot } from "../harness/binaries.ts";
+import { repoRoot } from "../../devkit/binaries.ts";
 
 const DIR = join(repoRoot, "charts/hub-mirror-operator/argocd");
 const SCRIPT = join(DIR, "health.lua");

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import type { V1ClusterRole, V1Deployment, V1Role, V1RoleBinding, V1Service } from "@kubernetes/client-node";
 import { CHART_DIR, renderChart, type RenderOptions } from "../../src/cli/generate-rbac.ts";
-import { helmBinary, repoRoot } from "../harness/binaries.ts";
+import { helmBinary, repoRoot } from "../../devkit/binaries.ts";
 
 interface Manifest {
   apiVersion: string;

@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join, posix } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { repoRoot } from "../harness/binaries.ts";
+import { repoRoot } from "../../devkit/binaries.ts";
 
 interface Instruction {
   readonly keyword: string;

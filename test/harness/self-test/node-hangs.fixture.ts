@@ -6,10 +6,10 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { it } from "vitest";
-import { startControlPlane } from "../control-plane.ts";
-import { PAUSE_IMAGE } from "../node-images.ts";
-import { nodeControlPlaneOptions, startNode } from "../node.ts";
-import { waitFor } from "../processes.ts";
+import { startControlPlane } from "../../../devkit/control-plane.ts";
+import { PAUSE_IMAGE } from "../../../devkit/node-images.ts";
+import { nodeControlPlaneOptions, startNode } from "../../../devkit/node.ts";
+import { waitFor } from "../../../devkit/processes.ts";
 
 /**
  * Host PIDs of every process of the node: those in the PID namespace of `initPid` (started

@@ -7,7 +7,7 @@
  */
 import { CoreV1Api, type KubeConfig, type V1CustomResourceDefinition } from "@kubernetes/client-node";
 import { installCrds } from "./crds.ts";
-import { isApiStatus } from "./kube.ts";
+import { isApiStatus } from "./kube-errors.ts";
 
 interface StandIn {
   readonly group: string;

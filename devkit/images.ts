@@ -1,13 +1,14 @@
 /**
  * Small but real test images: gzip'd tar layers, OCI configs, per-platform manifests
- * and an image index, pushed with the project's own registry client.
+ * and an image index, pushed with the project's own registry client (registry-writer.ts).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { pack } from "tar-stream";
-import { sha256Digest, type RegistryClient } from "../../src/registry/client.ts";
-import { MediaType } from "../../src/registry/media-types.ts";
+import { sha256Digest, type RegistryClient } from "../src/registry/client.ts";
+import { MediaType } from "../src/registry/media-types.ts";
+import { pushBlob, putManifest } from "./registry-writer.ts";
 
 export interface Platform {
   readonly os: string;
@@ -125,15 +126,16 @@ export async function pushImage(
   image: BuiltImage,
 ): Promise<PushedImage> {
   for (const manifest of image.manifests) {
-    for (const blob of manifest.blobs) await client.pushBlob(repository, blob);
-    await client.putManifest(
+    for (const blob of manifest.blobs) await pushBlob(client, repository, blob);
+    await putManifest(
+      client,
       repository,
       image.index ? manifest.digest : tag,
       MediaType.ociManifest,
       manifest.body,
     );
   }
-  if (image.index) await client.putManifest(repository, tag, MediaType.ociIndex, image.index.body);
+  if (image.index) await putManifest(client, repository, tag, MediaType.ociIndex, image.index.body);
   return { ...image, reference: `${client.registry}/${repository}:${tag}` };
 }
 

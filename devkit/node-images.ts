@@ -331,7 +331,7 @@ export async function nodeBaseImage(log: (line: string) => void = () => undefine
   const npmVersion = bundledNpmVersion(nodePackage);
   const rootfs = await debianRootfs(log);
   const npm = await npmRelease(npmVersion);
-  const containerfile = join(repoRoot, "test/harness/images/node-base.Containerfile");
+  const containerfile = join(repoRoot, "devkit/images/node-base.Containerfile");
   const key = sha256(rootfs, nodeVersion, npmVersion, readFileSync(containerfile)).slice(0, 16);
   const context = mkdtempSync(join(imagesDir(), "context-node-base-"));
   try {
@@ -356,7 +356,7 @@ export async function nodeBaseImage(log: (line: string) => void = () => undefine
 }
 
 export async function pauseImage(log: (line: string) => void = () => undefined): Promise<ImageInfo> {
-  const containerfile = join(repoRoot, "test/harness/images/pause.Containerfile");
+  const containerfile = join(repoRoot, "devkit/images/pause.Containerfile");
   const catatonit = "/usr/bin/catatonit";
   const key = sha256(readFileSync(containerfile), readFileSync(catatonit)).slice(0, 16);
   const context = mkdtempSync(join(imagesDir(), "context-pause-"));
@@ -476,7 +476,7 @@ export async function pushImage(
 }
 
 if (import.meta.main) {
-  // `node test/harness/node-images.ts`: build (or find cached) every image; print their sizes.
+  // `node devkit/node-images.ts`: build (or find cached) every image; print their sizes.
   const say = (line: string) => process.stdout.write(`${line}\n`);
   for (const info of [await pauseImage(say), await projectImage(say)]) {
     say(

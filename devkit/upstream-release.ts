@@ -16,7 +16,7 @@
  * - signatures: internal/pkg/release/signature.go (body: v2alpha1.SignatureContentSchema; the
  *   release is then pulled by the signature's `critical.identity.docker-reference`).
  */
-import type { RegistryClient } from "../../src/registry/client.ts";
+import type { RegistryClient } from "../src/registry/client.ts";
 import { buildImage, pushImage, type BuiltImage } from "./images.ts";
 import type { SigningKey } from "./gpg.ts";
 

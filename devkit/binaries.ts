@@ -3,13 +3,13 @@
  * outside the repository, keyed by the version pinned in `hack/<name>/go.mod`;
  * `hack/setup.sh` builds them when missing.
  */
-import { OC_MIRROR_LINES, type OcMirrorLine } from "../../src/ocmirror/lines.ts";
+import { OC_MIRROR_LINES, type OcMirrorLine } from "../src/ocmirror/lines.ts";
 import { accessSync, constants, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 export function cacheDir(): string {
   return process.env.HUBMIRROR_CACHE ?? join(homedir(), ".cache", "hub-mirror-operator");

@@ -28,7 +28,7 @@ import {
   type V1Pod,
 } from "@kubernetes/client-node";
 import { stringify } from "yaml";
-import type { OcMirrorLine } from "../../src/ocmirror/lines.ts";
+import type { OcMirrorLine } from "../src/ocmirror/lines.ts";
 import { ocMirrorBinary, repoRoot } from "./binaries.ts";
 import { freePort } from "./ports.ts";
 
@@ -92,7 +92,7 @@ export interface PodRunner {
 
 /**
  * A node selector that matches no node: test MirrorJobs carry it (spec.mirror.nodeSelector,
- * added by operator.ts), so on a cluster with a scheduler and kubelets (HUBMIRROR_E2E_KUBECONFIG)
+ * added by test/harness/operator.ts), so on a cluster with a scheduler and kubelets (HUBMIRROR_E2E_KUBECONFIG)
  * their pods stay Pending, unscheduled, and this runner plays their kubelet. Setting the status
  * of an unscheduled pod works through the status subresource like any other.
  */

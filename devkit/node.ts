@@ -112,7 +112,7 @@ function forwarderProcess(
   return start({
     name,
     command: process.execPath,
-    args: [join(repoRoot, "test/harness/netns-forward.ts"), JSON.stringify(config)],
+    args: [join(repoRoot, "devkit/netns-forward.ts"), JSON.stringify(config)],
     logFile,
   });
 }

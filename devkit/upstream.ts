@@ -18,7 +18,7 @@
 import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
-import { RegistryClient } from "../../src/registry/client.ts";
+import { RegistryClient } from "../src/registry/client.ts";
 import { createSigningKey } from "./gpg.ts";
 import { buildImage, pushImage, writeOciLayout } from "./images.ts";
 import { createCertificateAuthority, issueCertificate } from "./pki.ts";
@@ -87,7 +87,7 @@ export interface OfflineUpstream {
   readonly caFiles: readonly string[];
   /** A folder holding those CAs, for SSL_CERT_DIR (add the target registry's CA beside them). */
   readonly certDir: string;
-  /** Environment oc-mirror needs for the upstream (not HOME, TMPDIR, SSL_CERT_DIR: see oc-mirror-run.ts). */
+  /** Environment oc-mirror needs for the upstream (not HOME, TMPDIR, SSL_CERT_DIR: see test/harness/ocmirror-run.ts). */
   readonly env: Readonly<Record<string, string>>;
   readonly release: ReleaseStream;
   readonly catalog: OperatorCatalog;

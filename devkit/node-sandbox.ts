@@ -104,7 +104,7 @@ export function cgroupHierarchies(): string[] {
 }
 
 function startReaper(dir: string, name: string): Writable {
-  const child = spawn(process.execPath, [join(repoRoot, "test/harness/node-reaper.ts"), dir, name], {
+  const child = spawn(process.execPath, [join(repoRoot, "devkit/node-reaper.ts"), dir, name], {
     detached: true,
     stdio: ["pipe", "ignore", "ignore"],
   });

@@ -10,7 +10,7 @@
  * property with its version), internal/pkg/operator/common.go (bundle `image` and `relatedImages`
  * become copies: a digest-only reference is pushed as `:sha256-<hex>`).
  */
-import type { RegistryClient } from "../../src/registry/client.ts";
+import type { RegistryClient } from "../src/registry/client.ts";
 import { buildImage, pushImage } from "./images.ts";
 
 export const CATALOG_REPOSITORY = "redhat/redhat-operator-index";
