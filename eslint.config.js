@@ -21,6 +21,8 @@ export default tseslint.config(
   // tests, and neither the dev kit nor the scripts under hack/ (npm start) import the tests.
   {
     files: ["src/**/*.ts"],
+    // Unit tests beside the code are tests: they may use the dev kit.
+    ignores: ["src/**/*.test.ts"],
     rules: {
       "no-restricted-imports": [
         "error",

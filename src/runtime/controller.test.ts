@@ -1,13 +1,12 @@
-import type { KubernetesObject, V1Job, V1Secret } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Secret } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { MirrorJobStatus } from "../api/status.ts";
-import type { Answer, DecideSettings, EventSpec, Query } from "../reconcile/protocol.ts";
+import type { DecideSettings } from "../reconcile/protocol.ts";
+import { MemoryShell } from "../../devkit/memory-shell.ts";
 import type { ControllerCache, RawMirrorJob, Resource } from "./cache.ts";
 import { BACKOFF_POLICY, MAX_QUERIES, MirrorJobController, STALE_WRITE_REQUEUE_MS } from "./controller.ts";
 import type { InformerEventType } from "./informer.ts";
-import type { MirrorJobKey, MirrorJobVersion } from "./mirrorjob-writer.ts";
-import type { Shell } from "./shell.ts";
 
 const settings: DecideSettings = {
   defaultOcMirrorImage: "r.example.com/oc-mirror:1",
@@ -17,49 +16,6 @@ const settings: DecideSettings = {
   applyNamespaces: [],
 };
 const now = new Date("2026-11-27T12:00:00Z");
-
-/** A shell that answers from a table and records every call, in order. */
-class MemoryShell implements Shell {
-  readonly calls: string[] = [];
-  readonly statuses: MirrorJobStatus[] = [];
-  readonly events: EventSpec[] = [];
-  /** What writeStatus answers, in turn (then "written"). */
-  writes: ("written" | "stale")[] = [];
-  answers: (query: Query) => Answer = (query) => {
-    switch (query.kind) {
-      case "checkRegistry":
-        return { kind: "checkRegistry", result: { ok: true } };
-      case "ensure":
-        return { kind: "ensure", runId: query.runId, outcome: { ok: true } };
-      default:
-        throw new Error(`no answer for ${query.kind}`);
-    }
-  };
-
-  answer(_mj: MirrorJobKey, query: Query): Promise<Answer> {
-    this.calls.push(`answer:${query.kind}`);
-    return Promise.resolve(this.answers(query));
-  }
-  effect(_mj: MirrorJobVersion, effect: { kind: string }): Promise<void> {
-    this.calls.push(`effect:${effect.kind}`);
-    return Promise.resolve();
-  }
-  readJob(): Promise<V1Job | undefined> {
-    this.calls.push("readJob");
-    return Promise.resolve(undefined);
-  }
-  writeStatus(_mj: MirrorJobKey, status: MirrorJobStatus): Promise<"written" | "stale"> {
-    this.calls.push("writeStatus");
-    const outcome = this.writes.shift() ?? "written";
-    if (outcome === "written") this.statuses.push(status);
-    return Promise.resolve(outcome);
-  }
-  recordEvent(_mj: MirrorJobKey, event: EventSpec): Promise<void> {
-    this.calls.push(`event:${event.reason}`);
-    this.events.push(event);
-    return Promise.resolve();
-  }
-}
 
 const secretAt = (resourceVersion: string): V1Secret => ({
   metadata: { name: "push", namespace: "ns", resourceVersion },
