@@ -22,6 +22,7 @@ import { runNames } from "../../job/names.ts";
 import { readResultConfigMap } from "../../report/result.ts";
 import type { Draft } from "../draft.ts";
 import { after, BACKOFF, type Decision, type Query } from "../protocol.ts";
+import { parseGoDuration } from "../../ocmirror/progress.ts";
 import { drainHold } from "../rollout.ts";
 
 /** A cluster without the OpenShift APIs is looked at again this rarely (no retry storm). */
@@ -201,7 +202,7 @@ export function apply(d: Draft): Decision | undefined {
         };
         status.phase = "Applying";
         notApplied(d, hold.reason, `run ${run.id}: ${hold.message}`);
-        d.applyNext = after(hold.untilMs ?? ROLLOUT_POLL_MS);
+        d.applyNext = after(hold.untilMs ?? rolloutPollMs(spec.rolloutDeadline));
         return undefined;
       }
     }
@@ -212,8 +213,14 @@ export function apply(d: Draft): Decision | undefined {
   return undefined;
 }
 
-/** How often a rollout (or a change waiting for one) is looked at. */
-export const ROLLOUT_POLL_MS = 30_000;
+/**
+ * How often a rollout (or a change waiting for one) is looked at: a tenth of the deadline,
+ * between 1 s and 30 s (the pools, catalogs and update services are read, not watched).
+ */
+export function rolloutPollMs(rolloutDeadline: string): number {
+  const deadlineMs = (parseGoDuration(rolloutDeadline) ?? 7200) * 1000;
+  return Math.min(30_000, Math.max(1_000, Math.round(deadlineMs / 10)));
+}
 
 /** What the cluster is asked about a rollout: the pools, and the catalogs and update services applied. */
 export function rolloutQuery(status: MirrorJobStatus): Extract<Query, { kind: "readRollout" }> {

@@ -11,7 +11,7 @@ import type { Draft } from "../draft.ts";
 import { after, combineNext, type Decision } from "../protocol.ts";
 import { judgeRollout, poolState } from "../rollout.ts";
 import { parseGoDuration } from "../../ocmirror/progress.ts";
-import { ROLLOUT_POLL_MS, rolloutQuery } from "./apply.ts";
+import { rolloutPollMs, rolloutQuery } from "./apply.ts";
 
 const DEFAULT_DEADLINE_S = 2 * 3600;
 
@@ -81,6 +81,7 @@ export function followRollout(d: Draft): Decision | undefined {
     condition.reason,
     condition.message,
   );
-  if (verdict.state !== "RolledOut") d.applyNext = combineNext(d.applyNext, after(ROLLOUT_POLL_MS));
+  if (verdict.state !== "RolledOut")
+    d.applyNext = combineNext(d.applyNext, after(rolloutPollMs(mj.spec.apply.rolloutDeadline)));
   return undefined;
 }
