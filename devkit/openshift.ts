@@ -1,7 +1,8 @@
 /**
  * Stand-ins for the OpenShift APIs the operator applies to, for tests on a plain
  * kube-apiserver: CRDs for ImageDigestMirrorSet, ImageTagMirrorSet, CatalogSource,
- * ClusterCatalog and UpdateService with the real groups, versions, kinds, plurals and
+ * ClusterCatalog, UpdateService and MachineConfigPool (whose status tests drive as the Machine
+ * Config Operator would) with the real groups, versions, kinds, plurals and
  * scopes (the schemas only keep `spec` open: validation of content is the operator's job,
  * not the stand-in's), and the namespaces and global pull secret an OpenShift cluster has.
  */
@@ -44,6 +45,13 @@ const STAND_INS: readonly StandIn[] = [
     version: "v1",
     kind: "ClusterCatalog",
     plural: "clustercatalogs",
+    scope: "Cluster",
+  },
+  {
+    group: "machineconfiguration.openshift.io",
+    version: "v1",
+    kind: "MachineConfigPool",
+    plural: "machineconfigpools",
     scope: "Cluster",
   },
   {

@@ -104,6 +104,7 @@ export function mirrorJobCrd(): JsonSchema {
             { name: "Phase", type: "string", jsonPath: ".status.phase" },
             { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
             { name: "Registry", type: "string", jsonPath: ".spec.registry.url" },
+            { name: "Rollout", type: "string", jsonPath: ".status.rollout.state" },
             { name: "Last Success", type: "date", jsonPath: ".status.lastSuccessfulRun.completionTime" },
             { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
           ],

@@ -358,6 +358,9 @@ const apply = z
       .enum(["Delete", "Orphan"])
       .default("Delete")
       .describe("What happens to applied objects when the MirrorJob is deleted."),
+    rolloutDeadline: duration(
+      "How long the cluster may take to take up what was applied (MachineConfigPools updated, CatalogSources READY, the UpdateService available) before RolledOut reports the rollout as stuck (default 2h).",
+    ).default("2h"),
   })
   .strict()
   .prefault({})

@@ -16,6 +16,7 @@ export const CONDITION_TYPES = [
   "Mirrored",
   "Verified",
   "Applied",
+  "RolledOut",
 ] as const;
 
 export const conditionSchema = z
@@ -56,6 +57,7 @@ export const PHASES = [
   "Verifying",
   "Applying",
   "AwaitingApproval",
+  "RollingOut",
   "Succeeded",
   "Failed",
   "Suspended",
@@ -162,6 +164,74 @@ export const runSchema = z
 
 export type Run = z.output<typeof runSchema>;
 
+const poolState = z
+  .object({
+    name: z.string().max(253).describe("MachineConfigPool name."),
+    state: z.enum(["Updating", "Updated", "Degraded"]).describe("Updating, Updated or Degraded."),
+    machineCount: count("Machines in the pool."),
+    updatedMachineCount: count("Machines on the pool's latest configuration."),
+    degradedMachineCount: count("Machines the pool reports degraded."),
+    message: z.string().max(1024).optional().describe("The pool's own words when it is degraded."),
+  })
+  .strict()
+  .describe("A MachineConfigPool, as last seen.");
+
+export const rolloutSchema = z
+  .object({
+    state: z
+      .enum(["Waiting", "RollingOut", "RolledOut", "Degraded", "Stuck"])
+      .describe(
+        "Waiting (a change that drains nodes waits for the pools or for changes due with it), RollingOut, RolledOut, Degraded (a pool degraded) or Stuck (past spec.apply.rolloutDeadline).",
+      ),
+    run: z.string().max(63).describe("The run whose objects roll out."),
+    drains: z
+      .boolean()
+      .describe("Whether the change drains nodes (an ImageTagMirrorSet, or removed or changed mirrors)."),
+    mirrorSets: z
+      .boolean()
+      .describe("Whether the change touches mirror sets, so the MachineConfigPools roll it out."),
+    waitingSince: time(
+      "When the change became ready to apply (it waits while the pools update, and for drain-causing changes due with it).",
+    ).optional(),
+    appliedTime: time("When the change was applied.").optional(),
+    completionTime: time("When the cluster had taken it up.").optional(),
+    pools: z.array(poolState).max(64).optional().describe("The MachineConfigPools, as last seen."),
+    catalogSources: z
+      .array(
+        z
+          .object({
+            namespace: z.string().max(63).describe("Namespace."),
+            name: z.string().max(253).describe("Name."),
+            state: z
+              .string()
+              .max(64)
+              .describe("status.connectionState.lastObservedState, e.g. READY, TRANSIENT_FAILURE."),
+          })
+          .strict(),
+      )
+      .max(64)
+      .optional()
+      .describe("The applied CatalogSources, as last seen."),
+    updateServices: z
+      .array(
+        z
+          .object({
+            namespace: z.string().max(63).describe("Namespace."),
+            name: z.string().max(253).describe("Name."),
+            available: z.boolean().describe("The Available condition is True."),
+            reason: z.string().max(1024).optional().describe("Why not, in the UpdateService's own words."),
+          })
+          .strict(),
+      )
+      .max(16)
+      .optional()
+      .describe("The applied UpdateServices, as last seen."),
+  })
+  .strict()
+  .describe("How the cluster takes up what the MirrorJob applied.");
+
+export type Rollout = z.output<typeof rolloutSchema>;
+
 export const mirrorJobStatusSchema = z
   .object({
     observedGeneration: z
@@ -178,7 +248,7 @@ export const mirrorJobStatusSchema = z
       .array(conditionSchema)
       .max(16)
       .optional()
-      .describe("Ready, Reconciling, Stalled, PreflightPassed, Mirrored, Verified, Applied.")
+      .describe("Ready, Reconciling, Stalled, PreflightPassed, Mirrored, Verified, Applied, RolledOut.")
       .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] }),
     currentRun: runSchema.optional().describe("The run in progress."),
     lastRun: runSchema.optional().describe("The last finished run."),
@@ -215,6 +285,7 @@ export const mirrorJobStatusSchema = z
       .max(63)
       .optional()
       .describe("The run whose generated objects are on the cluster (see appliedResources)."),
+    rollout: rolloutSchema.optional(),
     nextScheduledRun: time("When the schedule starts the next run.").optional(),
     nextRetryTime: time(
       "When the operator tries again after a failure (preflight, a refused object, an error); it backs off per MirrorJob, doubling the wait up to 5 minutes. A change of the spec or of a referenced Secret or ConfigMap is acted on at once.",

@@ -39,6 +39,7 @@ const configSchema = z.object({
   defaultOcMirrorLine: z.enum(OC_MIRROR_LINES),
   storageClassName: z.string().min(1).optional(),
   heartbeatTimeoutSeconds: z.number().int().min(5),
+  drainBatchSeconds: z.number().int().min(0).max(3600),
   workers: z.number().int().min(1).max(32),
   watchNamespaces: z.array(namespaceName),
   applyNamespaces: z.array(namespaceName),
@@ -70,6 +71,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ManagerConfig {
     defaultOcMirrorLine: env.HUBMIRROR_OC_MIRROR_LINE ?? "4.20",
     storageClassName: env.HUBMIRROR_STORAGE_CLASS,
     heartbeatTimeoutSeconds: int("HUBMIRROR_HEARTBEAT_TIMEOUT_SECONDS", 120),
+    // Changes that drain nodes and become ready within this long of each other are applied together.
+    drainBatchSeconds: int("HUBMIRROR_DRAIN_BATCH_SECONDS", 60),
     workers: int("HUBMIRROR_WORKERS", 2),
   });
   if (!result.success) {
@@ -110,6 +113,7 @@ export async function runManager(config: ManagerConfig, kc: KubeConfig, logger: 
       defaultOcMirrorImage: config.defaultOcMirrorImage,
       defaultOcMirrorLine: config.defaultOcMirrorLine,
       heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds,
+      drainBatchWindowMs: config.drainBatchSeconds * 1000,
       applyNamespaces: config.applyNamespaces,
       ...(config.storageClassName !== undefined && { storageClassName: config.storageClassName }),
     },

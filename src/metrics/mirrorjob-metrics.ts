@@ -72,6 +72,14 @@ const HELP: Record<GaugeKey, { help: string; labels: string[] }> = {
     help: "1 while a change that would drain nodes waits for approval (status.pendingChange.disruptive).",
     labels: ["namespace", "name"],
   },
+  rolloutState: {
+    help: "The state of the cluster's rollout of what the MirrorJob applied (status.rollout.state): 1 for the current state, 0 for the others (absent before the first apply).",
+    labels: ["namespace", "name", "state"],
+  },
+  rolloutStart: {
+    help: "When the current rollout was applied (or began to wait to be), in seconds since the epoch.",
+    labels: ["namespace", "name"],
+  },
 };
 
 export interface MirrorJobKeyLike {

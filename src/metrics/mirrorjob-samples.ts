@@ -44,7 +44,11 @@ export const GAUGES = {
   verificationMismatched: "hubmirror_verification_mismatched_images",
   registryReachable: "hubmirror_registry_reachable",
   pendingDisruptiveChange: "hubmirror_pending_disruptive_change",
+  rolloutState: "hubmirror_rollout_state",
+  rolloutStart: "hubmirror_rollout_start_timestamp_seconds",
 } as const;
+
+export const ROLLOUT_STATES = ["Waiting", "RollingOut", "RolledOut", "Degraded", "Stuck"] as const;
 
 export type GaugeKey = keyof typeof GAUGES;
 
@@ -137,6 +141,8 @@ export function mirrorJobSamples(
     verificationMismatched: [],
     registryReachable: [],
     pendingDisruptiveChange: [],
+    rolloutState: [],
+    rolloutStart: [],
   };
   const namespace = mj.metadata?.namespace;
   const name = mj.metadata?.name;
@@ -188,5 +194,13 @@ export function mirrorJobSamples(
   }
 
   out.pendingDisruptiveChange.push({ labels: id, value: status?.pendingChange?.disruptive === true ? 1 : 0 });
+
+  const rollout = status?.rollout;
+  if (rollout !== undefined) {
+    for (const state of ROLLOUT_STATES)
+      out.rolloutState.push({ labels: { ...id, state }, value: rollout.state === state ? 1 : 0 });
+    const startedAt = epochSeconds(rollout.appliedTime ?? rollout.waitingSince);
+    if (startedAt !== undefined) out.rolloutStart.push({ labels: id, value: startedAt });
+  }
   return out;
 }

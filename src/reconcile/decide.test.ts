@@ -21,6 +21,7 @@ const settings: DecideSettings = {
   defaultOcMirrorLine: "4.20",
   operatorImage: "r.example.com/op:1",
   heartbeatTimeoutSeconds: 60,
+  drainBatchWindowMs: 0,
   applyNamespaces: ["ns"],
 };
 const now = new Date("2026-11-23T10:00:00Z");
@@ -112,6 +113,7 @@ function observed(extra: Partial<Omit<Observed, "answers">> & Given = {}): Obser
     now,
     referenced: { secrets: new Map([["push", pushSecret]]), configMaps: new Map() },
     jobs: [],
+    fleet: [],
     resultConfigMaps: new Map(),
     ...rest,
     answers: answersOf({

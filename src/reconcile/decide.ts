@@ -11,6 +11,7 @@
  *   resolve inputs preflight without the network (Secrets, ConfigMaps, the oc-mirror line)
  *   verify         the last run's images in the registry
  *   apply          the last good run's generated objects and the pull secret entry
+ *   follow rollout how the cluster takes them up (MachineConfigPools, catalogs, update service)
  *   schedule       is a run due? if not: Ready, phase and when to look again
  *   start run      preflight's network half, then the run's objects
  * Its conditions are settled against the stored ones at the end (conditions.ts): only a
@@ -22,6 +23,7 @@ import { Draft } from "./draft.ts";
 import type { DecideSettings, Decision, Observed } from "./protocol.ts";
 import { apply } from "./stages/apply.ts";
 import { cleanup } from "./stages/cleanup.ts";
+import { followRollout } from "./stages/follow-rollout.ts";
 import { followRun } from "./stages/follow-run.ts";
 import { resolveInputs } from "./stages/resolve-inputs.ts";
 import { schedule } from "./stages/schedule.ts";
@@ -39,6 +41,7 @@ export const STAGES: readonly (readonly [string, Stage])[] = [
   ["resolve inputs", resolveInputs],
   ["verify", verify],
   ["apply", apply],
+  ["follow rollout", followRollout],
   ["schedule", schedule],
   ["start run", startRun],
 ];

@@ -20,10 +20,16 @@ import type { JobSettings } from "../job/builders.ts";
 import type { Credentials } from "../registry/credentials.ts";
 import type { ExpectedImage, VerifyResult } from "../registry/verify.ts";
 import type { Referenced } from "./preflight.ts";
+import type { FleetRollout, RolloutObservation } from "./rollout.ts";
 
 export interface DecideSettings extends JobSettings {
   /** Namespaces whose MirrorJobs may change the cluster (tenant guard). */
   readonly applyNamespaces: readonly string[];
+  /**
+   * Changes that drain nodes and become ready within this long of each other are applied
+   * together (see reconcile/rollout.ts drainHold).
+   */
+  readonly drainBatchWindowMs: number;
 }
 
 export type RegistryCheck =
@@ -87,7 +93,13 @@ export type Query =
       readonly roleName: string;
     }
   /** Create the objects that start a run (each unless it exists), in order. */
-  | { readonly kind: "ensure"; readonly runId: string; readonly objects: readonly KubernetesObject[] };
+  | { readonly kind: "ensure"; readonly runId: string; readonly objects: readonly KubernetesObject[] }
+  /** How the cluster takes up what was applied: the MachineConfigPools, and these objects' state. */
+  | {
+      readonly kind: "readRollout";
+      readonly catalogSources: readonly { readonly namespace: string; readonly name: string }[];
+      readonly updateServices: readonly { readonly namespace: string; readonly name: string }[];
+    };
 
 /** The shell's answers, one per query kind. */
 export type Answer =
@@ -97,7 +109,8 @@ export type Answer =
   | { readonly kind: "apply"; readonly outcome: ApplyOutcome }
   | { readonly kind: "deleteApplied"; readonly deleted: number; readonly errors: readonly string[] }
   | { readonly kind: "sealRun"; readonly runId: string; readonly result: V1ConfigMap | undefined }
-  | { readonly kind: "ensure"; readonly runId: string; readonly outcome: EnsureOutcome };
+  | { readonly kind: "ensure"; readonly runId: string; readonly outcome: EnsureOutcome }
+  | { readonly kind: "readRollout"; readonly seen: RolloutObservation };
 
 /** The answers decide has been given so far in one reconcile. */
 export type Answers = { readonly [K in Answer["kind"]]?: Extract<Answer, { kind: K }> };
@@ -163,6 +176,8 @@ export interface Observed {
   readonly jobs: readonly V1Job[];
   /** Result ConfigMaps of runs, by name. */
   readonly resultConfigMaps: ReadonlyMap<string, V1ConfigMap>;
+  /** The other MirrorJobs whose changes wait to be applied or roll out (from the cache). */
+  readonly fleet: readonly FleetRollout[];
   readonly answers: Answers;
 }
 

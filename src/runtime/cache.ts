@@ -121,15 +121,24 @@ const ownedBy =
     return owner === undefined ? [] : [mirrorJobIndexKey(obj.metadata?.namespace ?? "", owner)];
   };
 
-/** The Secrets and ConfigMaps a MirrorJob references (none while its spec does not parse). */
+/** Index key of the MirrorJobs whose change waits to be applied or rolls out. */
+export const ACTIVE_ROLLOUT_KEY = "rollout:active";
+
+/**
+ * A MirrorJob's index keys: the Secrets and ConfigMaps it references (none while its spec
+ * does not parse), and whether its change waits or rolls out (for the one-rollout-at-a-time rule).
+ */
 function references(mj: RawMirrorJob): readonly string[] {
+  const state = mj.status?.rollout?.state;
+  const active = state === "Waiting" || state === "RollingOut" ? [ACTIVE_ROLLOUT_KEY] : [];
   const parsed = validateMirrorJob(mj);
-  if (!parsed.ok) return [];
+  if (!parsed.ok) return active;
   const namespace = mj.metadata?.namespace ?? "";
   const names = referencedNames(parsed.value.spec);
   return [
     ...names.secrets.map((n) => secretRefKey(namespace, n)),
     ...names.configMaps.map((n) => configMapRefKey(namespace, n)),
+    ...active,
   ];
 }
 

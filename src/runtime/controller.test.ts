@@ -13,6 +13,7 @@ const settings: DecideSettings = {
   defaultOcMirrorLine: "4.20",
   operatorImage: "r.example.com/op:1",
   heartbeatTimeoutSeconds: 60,
+  drainBatchWindowMs: 0,
   applyNamespaces: [],
 };
 const now = new Date("2026-11-27T12:00:00Z");

@@ -20,6 +20,7 @@ import { LABELS, MANAGER, ownerName } from "../job/names.ts";
 import { setCondition, settleConditions } from "../reconcile/conditions.ts";
 import { decide } from "../reconcile/decide.ts";
 import { referencedNames } from "../reconcile/preflight.ts";
+import type { FleetRollout } from "../reconcile/rollout.ts";
 import {
   withAnswer,
   type DecideSettings,
@@ -30,6 +31,7 @@ import {
 } from "../reconcile/protocol.ts";
 import { canonicalJson } from "../util/hash.ts";
 import {
+  ACTIVE_ROLLOUT_KEY,
   configMapRefKey,
   ControllerCache,
   mirrorJobIndexKey,
@@ -312,7 +314,25 @@ export class MirrorJobController {
     const namespace = mj.metadata.namespace ?? "";
     const owner = mirrorJobIndexKey(namespace, mj.metadata.name);
     const refs = referencedNames(mj.spec);
+    const fleet = this.cache.mirrorJobs
+      .byIndex(ACTIVE_ROLLOUT_KEY)
+      .filter((other) => other.metadata?.namespace !== namespace || other.metadata.name !== mj.metadata.name)
+      .flatMap((other): FleetRollout[] => {
+        const rollout = other.status?.rollout;
+        return rollout === undefined
+          ? []
+          : [
+              {
+                namespace: other.metadata?.namespace ?? "",
+                name: other.metadata?.name ?? "",
+                state: rollout.state,
+                drains: rollout.drains,
+                ...(rollout.waitingSince !== undefined && { waitingSince: rollout.waitingSince }),
+              },
+            ];
+      });
     return {
+      fleet,
       jobs: this.cache.jobs.byIndex(owner),
       resultConfigMaps: new Map(
         this.cache.configMaps.byIndex(owner).map((c): [string, V1ConfigMap] => [c.metadata?.name ?? "", c]),

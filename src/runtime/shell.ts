@@ -13,6 +13,7 @@ import { Applier, type ApplierOptions } from "./applier.ts";
 import { isStaleWrite, isStatus } from "./kube-api.ts";
 import { MirrorJobWriter, type MirrorJobKey, type MirrorJobVersion } from "./mirrorjob-writer.ts";
 import { pingRegistry, verifyRun } from "./registry-checks.ts";
+import { RolloutReader } from "./rollout-reader.ts";
 import { RunObjects } from "./run-objects.ts";
 
 export interface Shell {
@@ -40,6 +41,7 @@ export class KubeShell implements Shell {
   private readonly runs: RunObjects;
   private readonly writer: MirrorJobWriter;
   private readonly applier: Applier;
+  private readonly rollouts: RolloutReader;
   private readonly batch: BatchV1Api;
   private readonly checkRegistry: NonNullable<KubeShellOptions["checkRegistry"]>;
 
@@ -47,6 +49,7 @@ export class KubeShell implements Shell {
     this.runs = new RunObjects(kc);
     this.writer = new MirrorJobWriter(kc, identity);
     this.applier = new Applier(kc, options);
+    this.rollouts = new RolloutReader(kc);
     this.batch = kc.makeApiClient(BatchV1Api);
     this.checkRegistry = options.checkRegistry ?? pingRegistry;
   }
@@ -68,6 +71,8 @@ export class KubeShell implements Shell {
         return { kind: "sealRun", runId: query.runId, result: await this.runs.sealRun(mj.namespace, query) };
       case "ensure":
         return { kind: "ensure", runId: query.runId, outcome: await this.runs.ensure(query.objects) };
+      case "readRollout":
+        return { kind: "readRollout", seen: await this.rollouts.read(query) };
     }
   }
 

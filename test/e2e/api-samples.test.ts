@@ -32,7 +32,7 @@ describe("samples", () => {
     const out = kubectl(["apply", "-f", "-"], manifest);
     expect(out).toMatch(/mirrorjob\.hubmirror\.dev\/\S+ created/);
     const listed = kubectl(["get", "mirrorjobs", "-n", ns.name]);
-    expect(listed).toMatch(/^NAME\s+PHASE\s+READY\s+REGISTRY\s+LAST SUCCESS\s+AGE/);
+    expect(listed).toMatch(/^NAME\s+PHASE\s+READY\s+REGISTRY\s+ROLLOUT\s+LAST SUCCESS\s+AGE/);
     expect(listed).toContain("registry.example.com:8443/mirror");
   });
 });

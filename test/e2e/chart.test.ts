@@ -253,6 +253,8 @@ describe("the chart's RBAC, as the operator's ServiceAccount", () => {
       ["create", "imagedigestmirrorsets.config.openshift.io"],
       ["patch", "imagetagmirrorsets.config.openshift.io"],
       ["delete", "clustercatalogs.olm.operatorframework.io"],
+      // how the applied mirror sets roll out
+      ["list", "machineconfigpools.machineconfiguration.openshift.io"],
       // namespaced apply targets (openshift.enabled)
       ["create", "catalogsources.operators.coreos.com", "openshift-marketplace"],
       ["patch", "updateservices.updateservice.operator.openshift.io", "openshift-update-service"],
@@ -303,6 +305,7 @@ describe("the chart's RBAC, as the operator's ServiceAccount", () => {
       ["create", "namespaces"],
       ["list", "nodes"],
       ["create", "customresourcedefinitions.apiextensions.k8s.io"],
+      ["update", "machineconfigpools.machineconfiguration.openshift.io"],
       ["impersonate", "serviceaccounts", w],
       ["escalate", "roles.rbac.authorization.k8s.io", w],
       ["bind", "clusterroles.rbac.authorization.k8s.io"],

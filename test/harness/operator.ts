@@ -55,6 +55,8 @@ export async function startOperator(
       defaultOcMirrorImage: "registry.redhat.io/openshift4/oc-mirror-plugin-rhel9:v4.20",
       defaultOcMirrorLine: "4.20",
       heartbeatTimeoutSeconds: 6,
+      // Tests that drain nodes say how long changes due together wait for each other.
+      drainBatchSeconds: 0,
       workers: 2,
       // No namespace may change the cluster unless a test says so (the apply tests do).
       applyNamespaces: [],

@@ -66,6 +66,8 @@ describe("alerts (PrometheusRule in the chart)", () => {
         "HubMirrorPendingDisruptiveChange",
         "HubMirrorReconcileErrors",
         "HubMirrorRegistryUnreachable",
+        "HubMirrorRolloutDegraded",
+        "HubMirrorRolloutStuck",
         "HubMirrorVerificationMismatchedImages",
         "HubMirrorVerificationMissingImages",
       ].sort(),

@@ -4,12 +4,14 @@
 -- no math, no goto). Follows kstatus, then the MirrorJob's own states:
 --   status missing / being deleted / observedGeneration behind  -> Progressing
 --   Stalled=True (invalid spec, failed preflight)               -> Degraded
---   Reconciling=True (a run or its verification in progress)   -> Progressing
+--   Reconciling=True (a run, its verification, or the cluster's
+--     rollout of what was applied in progress)                  -> Progressing
 --   status.pendingChange (waits for spec.apply.approvedChange)  -> Suspended
 --   spec.suspend / phase Suspended                              -> Suspended
 --   Ready=True                                                  -> Healthy
 --   Ready not True and phase Failed (last run failed, missing
---   or mismatched images, not applied)                          -> Degraded
+--   or mismatched images, not applied, a MachineConfigPool
+--   degraded or a rollout stuck past its deadline)              -> Degraded
 --   otherwise (no run finished yet)                             -> Progressing
 
 local function condition(conditions, conditionType)

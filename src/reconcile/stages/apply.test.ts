@@ -17,6 +17,7 @@ import {
   type Observed,
   type Query,
 } from "../protocol.ts";
+import type { RolloutObservation } from "../rollout.ts";
 import { inputsHash } from "../triggers.ts";
 import { MISSING_API_RECHECK_MS } from "./apply.ts";
 
@@ -27,6 +28,7 @@ const settings: DecideSettings = {
   defaultOcMirrorLine: "4.20",
   operatorImage: "r.example.com/op:1",
   heartbeatTimeoutSeconds: 60,
+  drainBatchWindowMs: 0,
   applyNamespaces: ["hub"],
 };
 const dockerConfig = (user: string) =>
@@ -136,6 +138,8 @@ function verified(
 
 /** The shell's answers, named as the tests give them. */
 interface Given {
+  /** How the cluster takes changes up (default: no MachineConfigPools API, nothing else applied). */
+  readonly rollout?: RolloutObservation;
   readonly applied?: LiveState;
   readonly applyOutcome?: ApplyOutcome;
   readonly deletedApplied?: { readonly deleted: number; readonly errors: readonly string[] };
@@ -143,6 +147,7 @@ interface Given {
 
 function answersOf(given: Given): Answers {
   return {
+    readRollout: { kind: "readRollout", seen: given.rollout ?? { catalogSources: [], updateServices: [] } },
     ...(given.applied !== undefined && { readApplied: { kind: "readApplied", live: given.applied } }),
     ...(given.applyOutcome !== undefined && { apply: { kind: "apply", outcome: given.applyOutcome } }),
     ...(given.deletedApplied !== undefined && {
@@ -163,6 +168,7 @@ function observed(cm: V1ConfigMap | undefined, given: Given = {}): Observed {
     },
     jobs: [],
     resultConfigMaps: new Map(cm ? [[cm.metadata?.name ?? "", cm]] : []),
+    fleet: [],
     answers: answersOf(given),
   };
 }
@@ -225,7 +231,10 @@ describe("decide: apply", () => {
     expect(done.status.appliedRun).toBe("run1");
     expect(done.status.appliedResources?.map((r) => r.kind)).toEqual(["Secret", "ImageDigestMirrorSet"]);
     expect(JSON.stringify(done.status)).not.toContain(Buffer.from("reader:pw").toString("base64"));
-    expect(done.events.map((e) => e.reason)).toEqual(["Applied"]);
+    // A cluster without MachineConfigPools has nothing more to take up: rolled out at once.
+    expect(done.events.map((e) => e.reason)).toEqual(["Applied", "RolledOut"]);
+    expect(condition(done, "RolledOut")).toMatchObject({ status: "True", reason: "RolledOut" });
+    expect(condition(done, "RolledOut")?.message).toMatch(/no MachineConfigPools/);
 
     // Applied for this run and generation: the next reconcile reads nothing.
     const again = decide(mirrorJob({}, done.status, { finalizers: [FINALIZER] }), observed(cm), settings);

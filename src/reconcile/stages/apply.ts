@@ -22,6 +22,8 @@ import { runNames } from "../../job/names.ts";
 import { readResultConfigMap } from "../../report/result.ts";
 import type { Draft } from "../draft.ts";
 import { after, BACKOFF, type Decision, type Query } from "../protocol.ts";
+import { parseGoDuration } from "../../ocmirror/progress.ts";
+import { drainHold } from "../rollout.ts";
 
 /** A cluster without the OpenShift APIs is looked at again this rarely (no retry storm). */
 export const MISSING_API_RECHECK_MS = 5 * 60_000;
@@ -181,12 +183,56 @@ export function apply(d: Draft): Decision | undefined {
 
   const outcome = observed.answers.apply?.outcome;
   if (outcome === undefined) {
+    // A change that drains nodes waits for the pools, for other MirrorJobs' rollouts, and for
+    // the changes due together with it (one drain, not one per MirrorJob).
+    if (plan.disruptive) {
+      const seen = observed.answers.readRollout?.seen;
+      if (seen === undefined) return waitFor(rolloutQuery(status));
+      const waiting =
+        status.rollout?.state === "Waiting" && status.rollout.run === run.id ? status.rollout : undefined;
+      const readySince = waiting?.waitingSince !== undefined ? new Date(waiting.waitingSince) : d.now;
+      const hold = drainHold(seen.pools, observed.fleet, readySince, d.now, d.settings.drainBatchWindowMs);
+      if (hold.hold) {
+        status.rollout = {
+          state: "Waiting",
+          run: run.id,
+          drains: true,
+          mirrorSets: true,
+          waitingSince: readySince.toISOString(),
+        };
+        status.phase = "Applying";
+        notApplied(d, hold.reason, `run ${run.id}: ${hold.message}`);
+        d.applyNext = after(hold.untilMs ?? rolloutPollMs(spec.rolloutDeadline));
+        return undefined;
+      }
+    }
     if (!hasFinalizer(mj)) d.effect({ kind: "addFinalizer" });
     return waitFor({ kind: "apply", plan, ...(pull !== undefined && { pull }) });
   }
   finishApply(d, run, plan, pull, { ...outcome, missing: [...unavailable, ...outcome.missing] });
   return undefined;
 }
+
+/**
+ * How often a rollout (or a change waiting for one) is looked at: a tenth of the deadline,
+ * between 1 s and 30 s (the pools, catalogs and update services are read, not watched).
+ */
+export function rolloutPollMs(rolloutDeadline: string): number {
+  const deadlineMs = (parseGoDuration(rolloutDeadline) ?? 7200) * 1000;
+  return Math.min(30_000, Math.max(1_000, Math.round(deadlineMs / 10)));
+}
+
+/** What the cluster is asked about a rollout: the pools, and the catalogs and update services applied. */
+export function rolloutQuery(status: MirrorJobStatus): Extract<Query, { kind: "readRollout" }> {
+  const of = (kind: string) =>
+    (status.appliedResources ?? [])
+      .filter((r) => r.kind === kind && r.namespace !== undefined)
+      .map((r) => ({ namespace: r.namespace ?? "", name: r.name }));
+  return { kind: "readRollout", catalogSources: of("CatalogSource"), updateServices: of("UpdateService") };
+}
+
+const MIRROR_SET_KINDS = new Set(["ImageDigestMirrorSet", "ImageTagMirrorSet"]);
+const FOLLOWED_KINDS = new Set([...MIRROR_SET_KINDS, "CatalogSource", "UpdateService"]);
 
 function finishApply(
   d: Draft,
@@ -245,4 +291,16 @@ function finishApply(
   // new fact.
   if (changed > 0 || status.appliedRun !== run.id) d.event("Normal", "Applied", "Apply", message);
   status.appliedRun = run.id;
+  // What the cluster must now take up: followed until it has (stage follow-rollout).
+  if (plan.changes.some((c) => FOLLOWED_KINDS.has(c.kind))) {
+    status.rollout = {
+      state: "RollingOut",
+      run: run.id,
+      drains: plan.disruptive,
+      mirrorSets: plan.changes.some((c) => MIRROR_SET_KINDS.has(c.kind)),
+      appliedTime: d.now.toISOString(),
+      ...(status.rollout?.waitingSince !== undefined &&
+        status.rollout.run === run.id && { waitingSince: status.rollout.waitingSince }),
+    };
+  }
 }

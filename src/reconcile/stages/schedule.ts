@@ -8,6 +8,12 @@ import type { Draft } from "../draft.ts";
 import { after, AWAIT_CHANGE, combineNext, type Decision } from "../protocol.ts";
 import { dueTrigger, inputsHash, nextScheduledRun } from "../triggers.ts";
 
+/** The phase while a change waits to be applied or rolls out. */
+const rolloutPhase: Readonly<Record<string, "Applying" | "RollingOut" | undefined>> = {
+  Waiting: "Applying",
+  RollingOut: "RollingOut",
+};
+
 export function schedule(d: Draft): Decision | undefined {
   const { mj, status, now } = d;
   const spec = mj.spec;
@@ -24,9 +30,12 @@ export function schedule(d: Draft): Decision | undefined {
     return undefined;
   }
 
-  d.remove("Reconciling");
+  if (status.rollout?.state === "RollingOut" && spec.apply.mode === "Auto")
+    d.set("Reconciling", "True", "RollingOut", d.condition("RolledOut")?.message ?? "rolling out");
+  else d.remove("Reconciling");
   const last = status.lastRun;
   const applied = d.condition("Applied");
+  const rolledOut = d.condition("RolledOut");
   if (last === undefined)
     d.set(
       "Ready",
@@ -46,6 +55,8 @@ export function schedule(d: Draft): Decision | undefined {
     );
   } else if (spec.apply.mode === "Auto" && applied?.status !== "True")
     d.set("Ready", "False", applied?.reason ?? "NotApplied", applied?.message ?? "not applied yet");
+  else if (spec.apply.mode === "Auto" && rolledOut !== undefined && rolledOut.status !== "True")
+    d.set("Ready", "False", rolledOut.reason, rolledOut.message);
   else d.set("Ready", "True", "RunSucceeded", last.message ?? "");
   const ready = d.condition("Ready")?.status === "True";
   status.phase = spec.suspend
@@ -54,7 +65,7 @@ export function schedule(d: Draft): Decision | undefined {
       ? "Pending"
       : ready
         ? "Succeeded"
-        : (d.applyPhase ?? "Failed");
+        : (d.applyPhase ?? rolloutPhase[status.rollout?.state ?? "Degraded"] ?? "Failed");
   const wait = next !== undefined ? after(Math.max(1_000, next.getTime() - now.getTime())) : AWAIT_CHANGE;
   return d.decision(combineNext(d.applyNext, wait));
 }
