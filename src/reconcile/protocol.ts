@@ -49,6 +49,30 @@ export interface Refusal {
 
 export type EnsureOutcome = { readonly ok: true } | { readonly ok: false; readonly refusal: Refusal };
 
+/** What the registry holds for a reference (a manifest HEAD). */
+export type Resolution =
+  | { readonly state: "present"; readonly digest: string }
+  | { readonly state: "absent" }
+  | { readonly state: "error"; readonly message: string };
+
+/** References one MirrorJob's run needs in the registry (registry pruning keeps them). */
+export interface KeepSet {
+  /** `namespace/name` of another MirrorJob; undefined for this one. */
+  readonly mirrorJob?: string;
+  readonly runId: string;
+  readonly references: readonly string[];
+}
+
+/** What registry pruning needs to know of the other MirrorJobs on a registry. */
+export interface RegistryNeighbours {
+  /** Their current runs' references. */
+  readonly keep: readonly KeepSet[];
+  /** MirrorJobs with a run in progress (`namespace/name`): their references are not known yet. */
+  readonly busy: readonly string[];
+  /** MirrorJobs whose current run's image list is gone (`namespace/name (run id)`). */
+  readonly unknown: readonly string[];
+}
+
 /** Questions only the shell can answer. */
 export type Query =
   /** The registry answers `/v2/` and accepts the push credentials (the network half of preflight). */
