@@ -11,6 +11,7 @@
  *   resolve inputs preflight without the network (Secrets, ConfigMaps, the oc-mirror line)
  *   verify         the last run's images in the registry
  *   apply          the last good run's generated objects and the pull secret entry
+ *   prune          registry content the applied run no longer mirrors (spec.prune; oc-mirror delete Jobs)
  *   schedule       is a run due? if not: Ready, phase and when to look again
  *   start run      preflight's network half, then the run's objects
  * Its conditions are settled against the stored ones at the end (conditions.ts): only a
@@ -23,6 +24,7 @@ import type { DecideSettings, Decision, Observed } from "./protocol.ts";
 import { apply } from "./stages/apply.ts";
 import { cleanup } from "./stages/cleanup.ts";
 import { followRun } from "./stages/follow-run.ts";
+import { prune } from "./stages/prune.ts";
 import { resolveInputs } from "./stages/resolve-inputs.ts";
 import { schedule } from "./stages/schedule.ts";
 import { startRun } from "./stages/start-run.ts";
@@ -39,6 +41,7 @@ export const STAGES: readonly (readonly [string, Stage])[] = [
   ["resolve inputs", resolveInputs],
   ["verify", verify],
   ["apply", apply],
+  ["prune", prune],
   ["schedule", schedule],
   ["start run", startRun],
 ];

@@ -56,5 +56,5 @@ export function schedule(d: Draft): Decision | undefined {
         ? "Succeeded"
         : (d.applyPhase ?? "Failed");
   const wait = next !== undefined ? after(Math.max(1_000, next.getTime() - now.getTime())) : AWAIT_CHANGE;
-  return d.decision(combineNext(d.applyNext, wait));
+  return d.decision(combineNext(combineNext(d.applyNext, d.pruneNext), wait));
 }
