@@ -44,6 +44,22 @@ export const GAUGES = {
   verificationMismatched: "hubmirror_verification_mismatched_images",
   registryReachable: "hubmirror_registry_reachable",
   pendingDisruptiveChange: "hubmirror_pending_disruptive_change",
+  pruneAwaitingApproval: "hubmirror_prune_awaiting_approval",
+  pruneFailed: "hubmirror_prune_failed",
+  pruneFailedAttempts: "hubmirror_prune_failed_attempts",
+  pruneLastManifests: "hubmirror_prune_last_manifests",
+} as const;
+
+/** Pruned condition reasons that mean a prune failed or was refused (it needs a person). */
+export const PRUNE_FAILURE_REASONS: readonly string[] = ["PruneFailed", "PruneRefused"];
+
+/** The states of hubmirror_prune_last_manifests and the status.prune.last field of each. */
+export const PRUNE_MANIFEST_STATES = {
+  planned: "manifests",
+  deleted: "deleted",
+  kept_in_use: "keptInUse",
+  kept_shared: "keptShared",
+  absent: "absent",
 } as const;
 
 export type GaugeKey = keyof typeof GAUGES;
@@ -137,6 +153,10 @@ export function mirrorJobSamples(
     verificationMismatched: [],
     registryReachable: [],
     pendingDisruptiveChange: [],
+    pruneAwaitingApproval: [],
+    pruneFailed: [],
+    pruneFailedAttempts: [],
+    pruneLastManifests: [],
   };
   const namespace = mj.metadata?.namespace;
   const name = mj.metadata?.name;
@@ -188,5 +208,23 @@ export function mirrorJobSamples(
   }
 
   out.pendingDisruptiveChange.push({ labels: id, value: status?.pendingChange?.disruptive === true ? 1 : 0 });
+
+  // Pruning (spec.prune): absent until the MirrorJob has a Pruned condition or a prune status.
+  const pruned = status?.conditions?.find((c) => c.type === "Pruned");
+  if (pruned !== undefined) {
+    out.pruneAwaitingApproval.push({
+      labels: id,
+      value: pruned.reason === "AwaitingPruneApproval" && status?.pendingPrune !== undefined ? 1 : 0,
+    });
+    out.pruneFailed.push({ labels: id, value: PRUNE_FAILURE_REASONS.includes(pruned.reason) ? 1 : 0 });
+  }
+  const prune = status?.prune;
+  const attempts = prune?.current?.failedAttempts ?? prune?.last?.failedAttempts;
+  if (attempts !== undefined) out.pruneFailedAttempts.push({ labels: id, value: attempts });
+  const lastPrune = prune?.last;
+  if (lastPrune !== undefined) {
+    for (const [state, field] of Object.entries(PRUNE_MANIFEST_STATES))
+      out.pruneLastManifests.push({ labels: { ...id, state }, value: lastPrune[field] });
+  }
   return out;
 }
