@@ -5,9 +5,10 @@
  * `delete --delete-yaml-file`, and the registry is read back with the project's client.
  *
  * 1. A channel's minVersion raised (4.19.1-4.19.3 -> 4.19.2-4.19.3) and applied (apply.mode
- *    Auto): the plan shows the old release's manifests; a wrong hash deletes nothing; the shown
- *    hash deletes exactly the old release's payload and its own component, not the component
- *    4.19.2 and 4.19.3 share with it; the current set pulls by digest afterwards.
+ *    Auto): the plan shows the old release's manifests (status, metrics, the Argo CD health
+ *    check); Deny and a wrong hash delete nothing; the shown hash deletes exactly the old
+ *    release's payload and its own component, not the component 4.19.2 and 4.19.3 share with
+ *    it; the current set pulls by digest afterwards.
  * 2. An image dropped from one MirrorJob but mirrored by a second one into the same registry
  *    path is kept, and the status says whose it is.
  * 3. The delete Job's pod killed mid-way (DELETEs slowed by a proxy, the container killed after
@@ -15,13 +16,18 @@
  *    from the registry all along never misses an image.
  * 4. An image set that lists nothing is never pruned to (refused); a typo'd one fails its run
  *    (oc-mirror refuses it) and nothing is pruned.
+ * 5. An image dropped from the set while the new mirror sets wait for approval (removing an
+ *    IDMS entry drains nodes) is not pruned until they are applied: the cluster may still pull
+ *    it through the applied IDMS.
  */
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   BatchV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   EventsV1Api,
   PatchStrategy,
   setHeaderOptions,
@@ -33,6 +39,7 @@ import { expectedImages } from "../../src/reconcile/runs.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { parseReference } from "../../src/registry/reference.ts";
 import { encodeJsonGzip, readResultConfigMap, RESULT_KEYS } from "../../src/report/result.ts";
+import { repoRoot } from "../../devkit/binaries.ts";
 import { installOpenShiftStandIns } from "../../devkit/openshift.ts";
 import { createCertificateAuthority } from "../../devkit/pki.ts";
 import { waitFor } from "../../devkit/processes.ts";
@@ -40,6 +47,7 @@ import type { OcMirrorPass } from "../../devkit/pod-runner.ts";
 import type { ImageSetParts } from "../../devkit/upstream-isc.ts";
 import { startFaultServer, type FaultServer } from "../harness/fault-server.ts";
 import { adminKubeConfig, useNamespace } from "../harness/kube.ts";
+import { scrapeMetrics } from "../harness/metrics.ts";
 import {
   condition,
   createRegistryCa,
@@ -58,6 +66,7 @@ const kc = adminKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const batch = kc.makeApiClient(BatchV1Api);
 const events = kc.makeApiClient(EventsV1Api);
+const custom = kc.makeApiClient(CustomObjectsApi);
 const mjs = mirrorJobs(kc);
 const registry = inject("registry");
 const ns = useNamespace({
@@ -201,6 +210,40 @@ async function eventReasons(name: string): Promise<string[]> {
   return list.items.filter((e) => e.regarding?.name === name).map((e) => e.reason ?? "");
 }
 
+/** The operator's /metrics samples of one prune gauge for this MirrorJob. */
+async function metric(name: string, gauge: string, labels: Record<string, string> = {}): Promise<number> {
+  const scrape = await scrapeMetrics(operator?.health.port ?? 0);
+  return scrape.value(gauge, { namespace: ns.name, name, ...labels });
+}
+
+/** The chart's Argo CD health check run over the live object, as Argo CD runs it (Lua 5.1). */
+function argoHealth(mj: MirrorJobObject): { status: string; message: string } {
+  const input = join(inject("harnessDir"), `argocd-${randomBytes(3).toString("hex")}.json`);
+  writeFileSync(input, JSON.stringify(mj));
+  const result = spawnSync(
+    "lua5.1",
+    [
+      join(repoRoot, "test/unit/argocd/sandbox.lua"),
+      input,
+      join(repoRoot, "charts/hub-mirror-operator/argocd/health.lua"),
+    ],
+    { encoding: "utf8" },
+  );
+  if (result.status !== 0) throw new Error(`lua5.1: ${result.stderr}`);
+  return JSON.parse(result.stdout) as { status: string; message: string };
+}
+
+/** The mirror sources of the ImageDigestMirrorSets the MirrorJob applied to the cluster. */
+async function idmsSources(owner: string): Promise<string[]> {
+  const list = (await custom.listClusterCustomObject({
+    group: "config.openshift.io",
+    version: "v1",
+    plural: "imagedigestmirrorsets",
+    labelSelector: `hubmirror.dev/owner-namespace=${ns.name},hubmirror.dev/owner-name=${owner}`,
+  })) as { items: { spec?: { imageDigestMirrors?: { source: string }[] } }[] };
+  return list.items.flatMap((i) => (i.spec?.imageDigestMirrors ?? []).map((m) => m.source));
+}
+
 async function pruneJobNames(name: string): Promise<string[]> {
   const jobs = await batch.listNamespacedJob({
     namespace: ns.name,
@@ -282,10 +325,29 @@ describe("registry pruning (spec.prune)", () => {
       reason: "InCurrentSet",
     });
     expect(await pruneJobNames(NAME)).toHaveLength(1); // the generate step only
+    expect(await metric(NAME, "hubmirror_prune_awaiting_approval")).toBe(1);
+    expect(argoHealth(b)).toEqual({
+      status: "Suspended",
+      message: `Waiting for approval of a registry prune: ${pending?.summary ?? ""}; approve with spec.prune.approvedPlan: ${pending?.hash ?? ""}`,
+    });
+
+    // Deny: the plan stays shown, nothing is deleted.
+    step = t0();
+    await mjs.patchSpec(ns.name, NAME, { prune: { approval: "Deny" } });
+    const denied = await wait(NAME, "the plan denied", (mj) => pruned(mj)?.reason === "PruneDenied");
+    expect(pruned(denied)?.message).toContain(`plan ${pending?.hash ?? ""} is never carried out`);
+    expect(denied.status?.pendingPrune?.hash).toBe(pending?.hash);
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(await tags(client, repositories)).toEqual(before);
+    expect(await pruneJobNames(NAME)).toHaveLength(1);
+    expect(await metric(NAME, "hubmirror_prune_awaiting_approval")).toBe(0);
+    console.log(`Deny: nothing deleted: ${step()}`);
 
     // A wrong hash deletes nothing.
     step = t0();
-    await mjs.patchSpec(ns.name, NAME, { prune: { approvedPlan: "0123456789abcdef" } });
+    await mjs.patchSpec(ns.name, NAME, {
+      prune: { approval: "RequireApproval", approvedPlan: "0123456789abcdef" },
+    });
     await wait(
       NAME,
       "the wrong hash refused",
@@ -333,10 +395,18 @@ describe("registry pruning (spec.prune)", () => {
         "PruneStarted",
         "PrunePlanned",
         "PruneApprovalRequired",
+        "PruneDenied",
         "PruneDeleting",
         "Pruned",
       ]),
     );
+    expect(await metric(NAME, "hubmirror_prune_awaiting_approval")).toBe(0);
+    expect(await metric(NAME, "hubmirror_prune_failed")).toBe(0);
+    expect(await metric(NAME, "hubmirror_prune_last_manifests", { state: "deleted" })).toBe(2);
+    expect(await metric(NAME, "hubmirror_prune_last_manifests", { state: "kept_in_use" })).toBe(
+      done.status?.prune?.last?.keptInUse,
+    );
+    expect(argoHealth(await mjs.get(ns.name, NAME)).status).toBe("Healthy");
     console.log(`test 1 total: ${total()}`);
   });
 
@@ -401,6 +471,8 @@ describe("registry pruning (spec.prune)", () => {
       mirrorJob: `${ns.name}/tools`,
     });
     expect(pruned(done)?.message).toContain(`shared with MirrorJob ${ns.name}/tools`);
+    expect(await metric("apps", "hubmirror_prune_last_manifests", { state: "kept_shared" })).toBe(1);
+    expect(await metric("apps", "hubmirror_prune_last_manifests", { state: "deleted" })).toBe(1);
     // The pause image is gone; the toolbox (an index and its two platform manifests) still pulls.
     expect(await client.headManifest(`${ns.name}/demo/pause`, pause?.digest ?? "")).toBeUndefined();
     const tools = await mjs.get(ns.name, "tools");
@@ -524,6 +596,8 @@ describe("registry pruning (spec.prune)", () => {
       failedAttempts: 1,
     });
     expect(await eventReasons(NAME)).toEqual(expect.arrayContaining(["PruneAttemptFailed", "Pruned"]));
+    expect(await metric(NAME, "hubmirror_prune_failed_attempts")).toBe(1);
+    expect(await metric(NAME, "hubmirror_prune_failed")).toBe(0);
     // Two delete Jobs: the killed one, with the plan's four manifests, and its retry, with only
     // what the registry still held after the kill (so the kill came mid-way).
     const jobs = await pruneJobNames(NAME);
@@ -603,6 +677,86 @@ describe("registry pruning (spec.prune)", () => {
     expect(await tags(client, repositories)).toEqual(before);
     expect(await pruneJobNames(NAME)).toEqual([]);
     expect(await eventReasons(NAME)).toContain("PruneRefused");
+    expect(await metric(NAME, "hubmirror_prune_failed")).toBe(1);
+    expect(argoHealth(refused)).toEqual({
+      status: "Degraded",
+      message: `Registry prune: PruneRefused: ${pruned(refused)?.message ?? ""}`,
+    });
+  });
+
+  it("does not prune an image the applied IDMS still maps until the new mirror sets are applied", async () => {
+    const total = t0();
+    await start();
+    const NAME = "gated";
+    await mjs.create(
+      ns.name,
+      NAME,
+      spec(
+        { additionalImages: ["tagOnly", "digestPinned"] },
+        {
+          apply: { mode: "Auto", disruptive: "Allow" },
+          prune: { enabled: true, approval: "Auto" },
+        },
+      ),
+    );
+    const a = await nextRun(NAME, [], "the baseline", (mj) => pruned(mj)?.reason === "BaselineRecorded");
+    expect(a.status?.appliedRun).toBe(a.status?.lastRun?.id);
+    const client = target();
+    const pauseTag = `sha256-${upstreamDigest("digestPinned").slice(7)}`;
+    const pause = await client.headManifest(`${ns.name}/demo/pause`, pauseTag);
+    expect(pause).toBeDefined();
+    // oc-mirror maps the pause image's repository by its namespace (<upstream>/demo): the only
+    // digest-pinned image, so the only IDMS entry.
+    const applied = await idmsSources(NAME);
+    expect(applied).toHaveLength(1);
+    expect(applied[0]).toMatch(/\/demo$/);
+
+    // Drop the pause image; removing its IDMS entry drains nodes, and now needs approval.
+    await mjs.patchSpec(ns.name, NAME, {
+      imageSet: { inline: upstreamImageSet({ additionalImages: ["tagOnly"] }) },
+      apply: { mode: "Auto", disruptive: "RequireApproval" },
+    });
+    const waiting = await nextRun(
+      NAME,
+      [a.status?.lastRun?.id ?? ""],
+      "run B verified, its mirror sets waiting for approval",
+      (mj) =>
+        condition(mj, "Applied")?.reason === "AwaitingApproval" && pruned(mj)?.reason === "WaitingForApply",
+    );
+    const runB = waiting.status?.lastRun?.id ?? "";
+    expect(waiting.status?.appliedRun).toBe(a.status?.lastRun?.id);
+    expect(waiting.status?.pendingChange?.disruptive).toBe(true);
+    expect(pruned(waiting)?.message).toContain(
+      "the cluster may still pull run " +
+        (a.status?.lastRun?.id ?? "") +
+        "'s images through the applied ImageDigestMirrorSets",
+    );
+    await new Promise((r) => setTimeout(r, 5_000));
+    expect(await client.headManifest(`${ns.name}/demo/pause`, pause?.digest ?? "")).toBeDefined();
+    expect(await pruneJobNames(NAME)).toEqual([]);
+    expect(pruned(await mjs.get(ns.name, NAME))?.reason).toBe("WaitingForApply");
+    expect(await idmsSources(NAME)).toEqual(applied);
+    console.log(`prune held while the IDMS change waits: ${total()}`);
+
+    // Approve the change: applied, then pruned.
+    await mjs.patchSpec(ns.name, NAME, {
+      apply: {
+        mode: "Auto",
+        disruptive: "RequireApproval",
+        approvedChange: waiting.status?.pendingChange?.hash,
+      },
+    });
+    const done = await wait(NAME, "applied, then pruned", (mj) => pruned(mj)?.reason === "PruneSucceeded");
+    expect(done.status?.appliedRun).toBe(runB);
+    expect(await idmsSources(NAME)).toEqual([]);
+    expect(done.status?.prune?.last).toMatchObject({
+      fromRun: a.status?.lastRun?.id,
+      toRun: runB,
+      deleted: 1,
+    });
+    expect(await client.headManifest(`${ns.name}/demo/pause`, pause?.digest ?? "")).toBeUndefined();
+    expect(await expectPullable(client, await runImages(NAME, runB))).toBe(1);
+    console.log(`test 5 total: ${total()}`);
   });
 });
 
