@@ -366,6 +366,42 @@ const apply = z
   .prefault({})
   .describe("How the generated cluster configuration is applied.");
 
+/**
+ * Registry pruning (oc-mirror's delete workflow): what an earlier applied run mirrored and the
+ * last applied run no longer does is deleted from the registry, after a plan is shown and
+ * approved. The manifests are deleted; the registry's garbage collector reclaims the storage.
+ */
+const prune = z
+  .object({
+    enabled: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Delete from the registry the images an earlier applied run mirrored that the last applied run no longer mirrors " +
+          "(a channel's minVersion raised, a package or image removed), with oc-mirror's delete workflow. Never deletes what " +
+          "this run or another MirrorJob's current run on the same registry references. Default false.",
+      ),
+    approval: z
+      .enum(["Auto", "RequireApproval", "Deny"])
+      .default("RequireApproval")
+      .describe(
+        "Auto: delete as planned. RequireApproval (default): show the plan in status.pendingPrune and delete only after " +
+          "spec.prune.approvedPlan is set to its hash. Deny: show the plan, never delete.",
+      ),
+    approvedPlan: pattern(
+      z.string().max(64),
+      "^[a-f0-9]{8,64}$",
+      "must be the hash shown in status.pendingPrune.hash",
+    )
+      .optional()
+      .describe("Hash of a pending prune plan (status.pendingPrune.hash) to carry out."),
+  })
+  .strict()
+  .prefault({})
+  .describe(
+    "Pruning the registry of what left the image set (the registry's garbage collector then reclaims the storage).",
+  );
+
 export const mirrorJobSpecSchema = withRules(
   z
     .object({
@@ -408,6 +444,7 @@ export const mirrorJobSpecSchema = withRules(
         .prefault({})
         .describe("Verification of the registry content after a run."),
       apply,
+      prune,
       historyLimit: z
         .object({
           successful: z

@@ -1,6 +1,6 @@
 /**
  * MirrorJob status: kstatus-style conditions (metav1.Condition), the current and past
- * runs, applied resources and a pending disruptive change.
+ * runs, applied resources, a pending disruptive change and registry pruning.
  */
 import { z } from "zod";
 import { APPLY_KINDS } from "./mirrorjob.ts";
@@ -17,6 +17,7 @@ export const CONDITION_TYPES = [
   "Verified",
   "Applied",
   "RolledOut",
+  "Pruned",
 ] as const;
 
 export const conditionSchema = z
@@ -61,6 +62,7 @@ export const PHASES = [
   "Succeeded",
   "Failed",
   "Suspended",
+  "Pruning",
 ] as const;
 
 export const CATEGORIES = ["release", "operator", "additional", "helm"] as const;
@@ -231,6 +233,104 @@ export const rolloutSchema = z
   .describe("How the cluster takes up what the MirrorJob applied.");
 
 export type Rollout = z.output<typeof rolloutSchema>;
+const runId = (description: string) => z.string().min(1).max(63).describe(description);
+const reference = z.string().max(1024);
+
+const prunedKept = z
+  .object({
+    reference: reference.describe("A reference the prune keeps (host/repository:tag or @digest)."),
+    reason: z
+      .enum(["InCurrentSet", "SharedWithMirrorJob"])
+      .describe(
+        "InCurrentSet: this MirrorJob's current run references the same manifest; SharedWithMirrorJob: another MirrorJob's current run on the same registry does.",
+      ),
+    mirrorJob: z
+      .string()
+      .max(317)
+      .optional()
+      .describe("namespace/name of the MirrorJob that shares it (SharedWithMirrorJob)."),
+  })
+  .strict();
+
+const pruneCounts = {
+  manifests: count("Manifests (distinct digests per repository) the prune deletes."),
+  tags: count("References (tags) of those manifests that oc-mirror listed."),
+  keptInUse: count("Listed references kept: this MirrorJob's current run references the same manifest."),
+  keptShared: count(
+    "Listed references kept: another MirrorJob's current run on the same registry references the same manifest.",
+  ),
+  absent: count("Listed references already gone from the registry."),
+};
+
+const pendingPrune = z
+  .object({
+    hash: z
+      .string()
+      .max(64)
+      .describe("Approve by setting spec.prune.approvedPlan to this value (with approval RequireApproval)."),
+    fromRun: runId("The earlier run whose images are pruned."),
+    toRun: runId("The applied run whose image set is kept."),
+    ...pruneCounts,
+    repositories: count("Repositories the deletions touch."),
+    sample: z
+      .array(reference)
+      .max(10)
+      .describe("Up to 10 references the prune deletes (by their manifest's digest)."),
+    kept: z.array(prunedKept).max(10).describe("Up to 10 listed references the prune keeps, and why."),
+    summary: z.string().max(4096).describe("What the prune would delete and keep."),
+  })
+  .strict()
+  .describe("A registry prune planned and not carried out yet (see spec.prune).");
+
+const prune = z
+  .object({
+    baselineRun: runId(
+      "The run whose images are known to be in the registry: the next applied run is pruned against it (its Job and input are kept past historyLimit).",
+    ).optional(),
+    current: z
+      .object({
+        id: runId("The prune's identifier."),
+        fromRun: runId("The earlier run whose images are pruned."),
+        toRun: runId("The applied run whose image set is kept."),
+        phase: z
+          .enum(["Generating", "Planning", "Planned", "Deleting", "Failed"])
+          .describe(
+            "Generating (oc-mirror delete --generate runs), Planning, Planned (waiting for approval), Deleting (oc-mirror delete runs), Failed (gave up).",
+          ),
+        attempt: z
+          .number()
+          .int()
+          .min(1)
+          .describe("Which try of the current step this is (a failed one is retried)."),
+        failedAttempts: count("Prune Jobs (or checks) of this prune that failed so far."),
+        jobName: z.string().max(63).optional().describe("The Job of the current step."),
+        hash: z.string().max(64).optional().describe("The plan's hash, once planned."),
+        startTime: time("When the prune started."),
+        message: z.string().max(4096).optional().describe("What the prune is doing or why it stopped."),
+      })
+      .strict()
+      .optional()
+      .describe("The prune in progress."),
+    last: z
+      .object({
+        id: runId("The prune's identifier."),
+        fromRun: runId("The earlier run whose images were pruned."),
+        toRun: runId("The applied run whose image set was kept."),
+        hash: z.string().max(64).optional().describe("The plan carried out."),
+        result: z.enum(["Succeeded", "Failed"]).describe("Succeeded or Failed."),
+        deleted: count("Manifests of the plan that are gone from the registry."),
+        failedAttempts: count("Delete Jobs that failed (each was retried)."),
+        ...pruneCounts,
+        kept: z.array(prunedKept).max(10).describe("Up to 10 listed references kept, and why."),
+        completionTime: time("When the prune ended."),
+        message: z.string().max(4096).describe("What was deleted and kept, or why it failed."),
+      })
+      .strict()
+      .optional()
+      .describe("The last prune that ended."),
+  })
+  .strict()
+  .describe("Registry pruning (spec.prune).");
 
 export const mirrorJobStatusSchema = z
   .object({
@@ -248,7 +348,9 @@ export const mirrorJobStatusSchema = z
       .array(conditionSchema)
       .max(16)
       .optional()
-      .describe("Ready, Reconciling, Stalled, PreflightPassed, Mirrored, Verified, Applied, RolledOut.")
+      .describe(
+        "Ready, Reconciling, Stalled, PreflightPassed, Mirrored, Verified, Applied, RolledOut, Pruned.",
+      )
       .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] }),
     currentRun: runSchema.optional().describe("The run in progress."),
     lastRun: runSchema.optional().describe("The last finished run."),
@@ -280,6 +382,8 @@ export const mirrorJobStatusSchema = z
       .strict()
       .optional()
       .describe("A change waiting for approval."),
+    pendingPrune: pendingPrune.optional(),
+    prune: prune.optional(),
     appliedRun: z
       .string()
       .max(63)

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * hub-mirror-operator's command line: `manager` runs the operator; `merge-auth` and `report`
- * run inside a mirror Job's pod. One image serves all.
+ * run inside a mirror Job's pod, `report-prune` inside a prune Job's pod. One image serves all.
  */
 import { KubeConfig } from "@kubernetes/client-node";
 import { pino } from "pino";
@@ -9,12 +9,14 @@ import { configFromEnv, runManager } from "./manager.ts";
 import { mergeAuth } from "./merge-auth.ts";
 import { pullOci } from "./pull-oci.ts";
 import { report } from "./report.ts";
+import { reportPrune } from "./report-prune.ts";
 
 const USAGE = `usage: hub-mirror-operator <command>
 
 commands:
   manager     run the operator (configuration from HUBMIRROR_* environment variables)
   report      run a mirror Job's reporter (started by the operator, not by hand)
+  report-prune  run a prune Job's reporter (oc-mirror delete; started by the operator)
   merge-auth  merge dockerconfigjson files into oc-mirror's authfile (a mirror Job's init container)
   pull-oci    copy an image into an OCI layout folder (a mirror Job's init container, for graph: true)
 `;
@@ -43,6 +45,8 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     case "report":
       return report(rest);
+    case "report-prune":
+      return reportPrune(rest);
     case "merge-auth":
       return mergeAuth(rest);
     case "pull-oci":

@@ -95,7 +95,13 @@ export async function runManager(config: ManagerConfig, kc: KubeConfig, logger: 
   const metrics: OperatorMetrics = createOperatorMetrics({ mirrorJobs: () => controller.mirrorJobs() });
   const controller: MirrorJobController = new MirrorJobController({
     logger,
-    shell: new KubeShell(kc, config.identity),
+    shell: new KubeShell(kc, config.identity, {
+      // Registry pruning reads the other MirrorJobs on a registry from the controller's cache.
+      cache: {
+        mirrorJobs: () => controller.mirrorJobs(),
+        configMap: (namespace, name) => controller.cachedConfigMap(namespace, name),
+      },
+    }),
     watch: (cache, listener) => startWatches(kc, logger, config.watchNamespaces, cache, listener),
     workers: config.workers,
     queueObserver: metrics.controller.queueObserver(),

@@ -79,3 +79,92 @@ echo "$code" > "$state/mirror.exit"
 kill "$beat"
 exit "$code"
 `;
+
+/** Files of a prune step's input ConfigMap (mounted at MOUNTS.input). */
+export const PRUNE_INPUT = {
+  /** `delete --generate`: the earlier run's image set as a DeleteImageSetConfiguration. */
+  generate: "delete-imageset-config.yaml",
+  /** `delete --delete-yaml-file`: the approved manifests, by digest. */
+  delete: "delete-images.yaml",
+} as const;
+
+/** Flags both delete steps share: credentials by file, TLS as the spec says, the cache registry's port. */
+function pruneCommonArgs(spec: MirrorJobSpec): string[] {
+  return [
+    "--cache-dir",
+    MOUNTS.cache,
+    "--authfile",
+    `${MOUNTS.auth}/${AUTH_FILE_NAME}`,
+    "--port",
+    String(OC_MIRROR_PORT),
+    "--log-level",
+    spec.mirror.logLevel === "error" ? "info" : spec.mirror.logLevel,
+    `--dest-tls-verify=${String(spec.registry.tlsVerify)}`,
+    `--src-tls-verify=${String(spec.source.tlsVerify)}`,
+  ];
+}
+
+/**
+ * `oc-mirror --v2 delete --generate`: lists what the earlier run's image set put into the
+ * registry (from the workspace and the cache, as a disk-to-mirror run would) into
+ * `working-dir/delete/delete-images-<step id>.yaml`. Deletes nothing.
+ */
+export function pruneGenerateArgs(spec: MirrorJobSpec, stepId: string): string[] {
+  return [
+    "--v2",
+    "delete",
+    "--generate",
+    "--config",
+    `${MOUNTS.input}/${PRUNE_INPUT.generate}`,
+    "--workspace",
+    `file://${MOUNTS.workspace}`,
+    "--delete-id",
+    stepId,
+    ...pruneCommonArgs(spec),
+    `docker://${spec.registry.url}`,
+  ];
+}
+
+/**
+ * `oc-mirror --v2 delete --delete-yaml-file`: deletes the listed manifests from the registry.
+ * No `--workspace`: without `--generate` oc-mirror does not add `working-dir` to it and writes
+ * its logs to `./<the value>/logs` (docs/oc-mirror-offline.md §8); the wrapper runs it in the
+ * step's own folder instead. No `--force-cache-delete`: in mirror-to-registry the cache holds
+ * only rebuilt catalogs, and a release image missing there fails the whole delete.
+ */
+export function pruneDeleteArgs(spec: MirrorJobSpec): string[] {
+  const m = spec.mirror;
+  return [
+    "--v2",
+    "delete",
+    "--delete-yaml-file",
+    `${MOUNTS.input}/${PRUNE_INPUT.delete}`,
+    "--parallel-images",
+    String(m.parallelImages),
+    "--retry-times",
+    String(m.retryTimes),
+    ...(m.retryDelay !== undefined ? ["--retry-delay", m.retryDelay] : []),
+    ...pruneCommonArgs(spec),
+    `docker://${spec.registry.url}`,
+  ];
+}
+
+/**
+ * The oc-mirror container of a prune Job runs this wrapper: one oc-mirror start in the step's
+ * own folder (`<state>/prune-$HUBMIRROR_PRUNE_STEP`, fresh each time), its output to `out`,
+ * its exit code to `exit`, a heartbeat every 5 s; the reporter reads them (report/prune-reporter.ts).
+ */
+export const PRUNE_WRAPPER_SCRIPT = `set -u
+umask 0022
+dir="${STATE_DIR}/prune-$HUBMIRROR_PRUNE_STEP"
+rm -rf "$dir"
+mkdir -p "$dir" || exit 1
+cd "$dir" || exit 1
+( while :; do date +%s > "$dir/heartbeat"; sleep 5; done ) &
+beat=$!
+oc-mirror "$@" > "$dir/out" 2>&1
+code=$?
+echo "$code" > "$dir/exit"
+kill "$beat"
+exit "$code"
+`;

@@ -1,9 +1,26 @@
 import type { V1ObjectMeta } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { mirrorJobSpecSchema } from "../api/mirrorjob.ts";
-import { ocMirrorArgs } from "./argv.ts";
-import { buildRunObjects, buildVolumeClaims, type JobSettings, type MirrorJobRef } from "./builders.ts";
-import { eventName, labelValue, mirrorJobNames, ownerName, runId, runNames, runLabels } from "./names.ts";
+import { ocMirrorArgs, pruneDeleteArgs, pruneGenerateArgs } from "./argv.ts";
+import {
+  buildPruneObjects,
+  buildRunObjects,
+  buildVolumeClaims,
+  type JobSettings,
+  type MirrorJobRef,
+} from "./builders.ts";
+import {
+  eventName,
+  isPruneObject,
+  labelValue,
+  mirrorJobNames,
+  ownerName,
+  pruneId,
+  pruneStepId,
+  runId,
+  runNames,
+  runLabels,
+} from "./names.ts";
 import { specFieldOfRefusal } from "./spec-fields.ts";
 
 const settings: JobSettings = {
@@ -322,5 +339,138 @@ describe("buildVolumeClaims", () => {
     expect(
       owners({ storage: { cache: { deletionPolicy: "Delete" }, workspace: { deletionPolicy: "Retain" } } }),
     ).toEqual({ "weekly-cache": ["weekly"], "weekly-workspace": [] });
+  });
+});
+
+describe("prune steps (oc-mirror delete)", () => {
+  const mj = mirrorJob({
+    registry: { url: "reg.example.com/m", pushSecretRef: { name: "push" }, caBundleRef: { name: "ca" } },
+    source: { pullSecretRef: { name: "redhat-pull" } },
+    mirror: { parallelImages: 2, retryDelay: "5s", logLevel: "error" },
+  });
+  const id = pruneId("uid-1", "run-a", "run-b");
+  const generate = buildPruneObjects(
+    mj,
+    {
+      id: pruneStepId(id, "generate", 1),
+      pruneId: id,
+      step: "generate",
+      input: "kind: DeleteImageSetConfiguration\n",
+    },
+    settings,
+  );
+  const del = buildPruneObjects(
+    mj,
+    { id: pruneStepId(id, "delete", 2), pruneId: id, step: "delete", input: "kind: DeleteImageList\n" },
+    settings,
+  );
+  const run = buildRunObjects(
+    mj,
+    { id: "abc123", trigger: "Created", inputsHash: "h", imageSet: { mirror: {} } },
+    settings,
+  );
+
+  it("run oc-mirror's two delete steps with the run's flags, credentials by file only", () => {
+    expect(pruneGenerateArgs(mj.spec, "s1")).toEqual([
+      "--v2",
+      "delete",
+      "--generate",
+      "--config",
+      "/hubmirror/input/delete-imageset-config.yaml",
+      "--workspace",
+      "file:///hubmirror/workspace",
+      "--delete-id",
+      "s1",
+      "--cache-dir",
+      "/hubmirror/cache",
+      "--authfile",
+      "/hubmirror/auth/containers/auth.json",
+      "--port",
+      "55000",
+      "--log-level",
+      "info",
+      "--dest-tls-verify=true",
+      "--src-tls-verify=true",
+      "docker://reg.example.com/m",
+    ]);
+    const args = pruneDeleteArgs(mj.spec);
+    expect(args.slice(0, 10)).toEqual([
+      "--v2",
+      "delete",
+      "--delete-yaml-file",
+      "/hubmirror/input/delete-images.yaml",
+      "--parallel-images",
+      "2",
+      "--retry-times",
+      "5",
+      "--retry-delay",
+      "5s",
+    ]);
+    // No --workspace (oc-mirror would write its logs under ./file:/...) and no cache deletion.
+    expect(args).not.toContain("--workspace");
+    expect(args).not.toContain("--force-cache-delete");
+    expect(args.at(-1)).toBe("docker://reg.example.com/m");
+    expect(del.job.spec?.template.spec?.containers[0]?.args).toEqual(args);
+  });
+
+  it("have the run's pod: restricted, the same identity, volumes and authfile, a token for the reporter alone", () => {
+    const runPod = run.job.spec?.template.spec;
+    for (const step of [generate, del]) {
+      const pod = step.job.spec?.template.spec;
+      expect(pod?.serviceAccountName).toBe(runPod?.serviceAccountName);
+      expect(pod?.automountServiceAccountToken).toBe(false);
+      expect(pod?.securityContext).toEqual(runPod?.securityContext);
+      expect(pod?.volumes?.map((v) => v.name)).toEqual(runPod?.volumes?.map((v) => v.name));
+      expect(pod?.initContainers).toEqual(runPod?.initContainers);
+      const [ocMirror, reporter] = pod?.containers ?? [];
+      const [runOcMirror, runReporter] = runPod?.containers ?? [];
+      expect(ocMirror?.securityContext).toEqual(runOcMirror?.securityContext);
+      expect(ocMirror?.volumeMounts).toEqual(runOcMirror?.volumeMounts);
+      expect(reporter?.volumeMounts).toEqual(runReporter?.volumeMounts);
+      expect(ocMirror?.env?.filter((e) => e.name !== "HUBMIRROR_PRUNE_STEP")).toEqual(runOcMirror?.env);
+      expect(ocMirror?.command?.slice(0, 2)).toEqual(["/bin/sh", "-c"]);
+      expect(JSON.stringify([ocMirror?.args, ocMirror?.env, reporter?.args])).not.toContain("auths");
+      // A failed step is planned again by the operator, not rerun by the Job.
+      expect(step.job.spec?.backoffLimit).toBe(0);
+    }
+    expect(generate.job.spec?.template.spec?.containers[1]?.args).toEqual([
+      "report-prune",
+      "--step=generate",
+      `--step-id=${pruneStepId(id, "generate", 1)}`,
+      "--state=/hubmirror/workspace/.hubmirror",
+      "--workspace=/hubmirror/workspace",
+      "--namespace=mirror",
+      `--result-configmap=${runNames("weekly", pruneStepId(id, "generate", 1)).result}`,
+      "--heartbeat-timeout=120",
+    ]);
+  });
+
+  it("label every object as the prune's, apart from runs, owned by the MirrorJob; the reporter writes only its result", () => {
+    for (const step of [generate, del])
+      for (const o of Object.values(step) as { metadata?: V1ObjectMeta }[]) {
+        expect(o.metadata?.labels).toMatchObject({
+          "hubmirror.dev/prune": id,
+          "app.kubernetes.io/component": "prune",
+          "app.kubernetes.io/managed-by": "hub-mirror-operator",
+        });
+        expect(isPruneObject(o)).toBe(true);
+        expect(o.metadata?.ownerReferences?.[0]?.uid).toBe("uid-1");
+      }
+    expect(isPruneObject(run.job)).toBe(false);
+    expect(generate.job.spec?.template.metadata?.labels?.["hubmirror.dev/prune"]).toBe(id);
+    expect(generate.input).toMatchObject({
+      immutable: true,
+      data: { "delete-imageset-config.yaml": "kind: DeleteImageSetConfiguration\n" },
+    });
+    expect(del.input.data).toEqual({ "delete-images.yaml": "kind: DeleteImageList\n" });
+    expect(del.role.rules).toEqual([
+      {
+        apiGroups: [""],
+        resources: ["configmaps"],
+        resourceNames: [del.result.metadata?.name],
+        verbs: ["get", "update", "patch"],
+      },
+    ]);
+    expect(pruneStepId(id, "delete", 1)).not.toBe(pruneStepId(id, "delete", 2));
   });
 });

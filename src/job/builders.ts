@@ -16,6 +16,7 @@ import type {
   V1ObjectMeta,
   V1OwnerReference,
   V1PersistentVolumeClaim,
+  V1PolicyRule,
   V1Role,
   V1RoleBinding,
   V1SecurityContext,
@@ -26,12 +27,19 @@ import type {
 import { stringify } from "yaml";
 import type { ImageSetConfiguration } from "../api/imageset.ts";
 import { API_VERSION, KIND, type MirrorJobSpec } from "../api/mirrorjob.ts";
-import { WRAPPER_SCRIPT, ocMirrorArgs } from "./argv.ts";
+import {
+  PRUNE_INPUT,
+  PRUNE_WRAPPER_SCRIPT,
+  WRAPPER_SCRIPT,
+  ocMirrorArgs,
+  pruneDeleteArgs,
+  pruneGenerateArgs,
+} from "./argv.ts";
 import { AUTH_FILE_NAME, DOCKER_CONFIG_KEY } from "./auth.ts";
 import { MOUNTS, STATE_DIR } from "./mounts.ts";
 import type { OcMirrorLine } from "../ocmirror/lines.ts";
 import { workspacePaths } from "../ocmirror/workspace.ts";
-import { mirrorJobNames, runLabels, runNames } from "./names.ts";
+import { LABELS, PRUNE_COMPONENT, mirrorJobNames, runLabels, runNames, type RunNames } from "./names.ts";
 
 /** The parts of a MirrorJob the builders read. */
 export interface MirrorJobRef {
@@ -126,6 +134,16 @@ export interface RunObjects {
   readonly job: V1Job;
 }
 
+/** The reporter may read and write its own result ConfigMap and nothing else. */
+function reporterRule(resultName: string): V1PolicyRule {
+  return {
+    apiGroups: [""],
+    resources: ["configmaps"],
+    resourceNames: [resultName],
+    verbs: ["get", "update", "patch"],
+  };
+}
+
 export function buildRunObjects(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): RunObjects {
   const names = runNames(mj.name, run.id);
   const imageSet = {
@@ -146,15 +164,7 @@ export function buildRunObjects(mj: MirrorJobRef, run: RunInputs, settings: JobS
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "Role",
       metadata: meta(mj, names.role, run.id),
-      // The reporter may read and write its own result ConfigMap and nothing else.
-      rules: [
-        {
-          apiGroups: [""],
-          resources: ["configmaps"],
-          resourceNames: [names.result],
-          verbs: ["get", "update", "patch"],
-        },
-      ],
+      rules: [reporterRule(names.result)],
     },
     roleBinding: {
       apiVersion: "rbac.authorization.k8s.io/v1",
@@ -202,9 +212,137 @@ function proxyEnv(spec: MirrorJobSpec): V1EnvVar[] {
   );
 }
 
+/** What differs between the pod of a run and that of a prune step (everything else is shared). */
+interface PodVariant {
+  readonly names: RunNames;
+  readonly labels: Record<string, string>;
+  readonly annotations: Record<string, string>;
+  readonly ocMirrorCommand: string[];
+  readonly ocMirrorArgs: string[];
+  readonly ocMirrorEnv: V1EnvVar[];
+  readonly reporterArgs: string[];
+  /** Init containers after merge-auth (they may use the CA folders). */
+  readonly moreInit: (caDirs: readonly string[]) => V1Container[];
+  readonly backoffLimit: number;
+}
+
 function buildJob(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): V1Job {
   const spec = mj.spec;
   const names = runNames(mj.name, run.id);
+  return podJob(mj, settings, {
+    names,
+    labels: runLabels(mj.name, run.id),
+    annotations: { "hubmirror.dev/trigger": run.trigger, "hubmirror.dev/inputs-hash": run.inputsHash },
+    ocMirrorCommand: ["/bin/sh", "-c", WRAPPER_SCRIPT, "oc-mirror-wrapper"],
+    ocMirrorArgs: ocMirrorArgs(spec),
+    ocMirrorEnv: [],
+    reporterArgs: [
+      "report",
+      `--state=${STATE_DIR}`,
+      `--workspace=${MOUNTS.workspace}`,
+      `--namespace=${mj.namespace}`,
+      `--result-configmap=${names.result}`,
+      `--registry=${spec.registry.url}`,
+      `--heartbeat-timeout=${String(settings.heartbeatTimeoutSeconds)}`,
+      `--echo-level=${spec.mirror.logLevel === "error" ? "error" : "all"}`,
+    ],
+    moreInit: (caDirs) => graphImageContainer(spec, run.imageSet, settings, caDirs),
+    backoffLimit: spec.mirror.backoffLimit,
+  });
+}
+
+/** A step of a registry prune: `generate` (oc-mirror delete --generate) or `delete`. */
+export interface PruneStepInputs {
+  /** The step's id (its objects' run label and oc-mirror's --delete-id). */
+  readonly id: string;
+  /** The prune the step belongs to (its objects' prune label). */
+  readonly pruneId: string;
+  readonly step: "generate" | "delete";
+  /** The input file (PRUNE_INPUT[step]): a DeleteImageSetConfiguration or a DeleteImageList. */
+  readonly input: string;
+}
+
+/** Labels of every object of a prune: a run's, plus the prune's id and component. */
+export function pruneLabels(mirrorJobName: string, stepId: string, pruneId: string): Record<string, string> {
+  return {
+    ...runLabels(mirrorJobName, stepId),
+    [LABELS.prune]: pruneId,
+    [LABELS.component]: PRUNE_COMPONENT,
+  };
+}
+
+/**
+ * The objects of a prune step, shaped like a run's (buildRunObjects): an immutable input
+ * ConfigMap, a result ConfigMap the reporter alone may write (its Role names it), and the Job:
+ * the same pod as a run's (restricted, the merged authfile, the volumes, the token only for the
+ * reporter), with oc-mirror's delete command in the prune wrapper and the prune reporter. A
+ * failed step is not retried by the Job: the operator plans again and starts the next step.
+ */
+export function buildPruneObjects(
+  mj: MirrorJobRef,
+  step: PruneStepInputs,
+  settings: JobSettings,
+): RunObjects {
+  const spec = mj.spec;
+  const names = runNames(mj.name, step.id);
+  const labels = pruneLabels(mj.name, step.id, step.pruneId);
+  const metadata = (name: string): V1ObjectMeta => ({
+    name,
+    namespace: mj.namespace,
+    labels,
+    ownerReferences: [ownerReference(mj)],
+  });
+  const job = podJob(mj, settings, {
+    names,
+    labels,
+    annotations: { "hubmirror.dev/prune-step": step.step },
+    ocMirrorCommand: ["/bin/sh", "-c", PRUNE_WRAPPER_SCRIPT, "oc-mirror-prune"],
+    ocMirrorArgs: step.step === "generate" ? pruneGenerateArgs(spec, step.id) : pruneDeleteArgs(spec),
+    ocMirrorEnv: [{ name: "HUBMIRROR_PRUNE_STEP", value: step.id }],
+    reporterArgs: [
+      "report-prune",
+      `--step=${step.step}`,
+      `--step-id=${step.id}`,
+      `--state=${STATE_DIR}`,
+      `--workspace=${MOUNTS.workspace}`,
+      `--namespace=${mj.namespace}`,
+      `--result-configmap=${names.result}`,
+      `--heartbeat-timeout=${String(settings.heartbeatTimeoutSeconds)}`,
+    ],
+    moreInit: () => [],
+    backoffLimit: 0,
+  });
+  return {
+    input: {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: metadata(names.input),
+      immutable: true,
+      data: { [PRUNE_INPUT[step.step]]: step.input },
+    },
+    result: { apiVersion: "v1", kind: "ConfigMap", metadata: metadata(names.result), data: {} },
+    role: {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: metadata(names.role),
+      rules: [reporterRule(names.result)],
+    },
+    roleBinding: {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: metadata(names.role),
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: names.role },
+      subjects: [
+        { kind: "ServiceAccount", name: mirrorJobNames(mj.name).serviceAccount, namespace: mj.namespace },
+      ],
+    },
+    job,
+  };
+}
+
+function podJob(mj: MirrorJobRef, settings: JobSettings, variant: PodVariant): V1Job {
+  const spec = mj.spec;
+  const names = variant.names;
   const claims = mirrorJobNames(mj.name);
   // Push Secret, then (optional) source pull Secret: [volume, mount path, Secret name].
   const secretVolumes: [string, string, string][] = [
@@ -282,9 +420,10 @@ function buildJob(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): V1Jo
   const ocMirror: V1Container = {
     name: "oc-mirror",
     image: spec.mirror.image ?? settings.defaultOcMirrorImage,
-    command: ["/bin/sh", "-c", WRAPPER_SCRIPT, "oc-mirror-wrapper"],
-    args: ocMirrorArgs(spec),
+    command: variant.ocMirrorCommand,
+    args: variant.ocMirrorArgs,
     env: [
+      ...variant.ocMirrorEnv,
       { name: "HOME", value: MOUNTS.home },
       { name: "TMPDIR", value: MOUNTS.tmp },
       ...(caDirs.length > 0
@@ -308,16 +447,7 @@ function buildJob(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): V1Jo
   const reporter: V1Container = {
     name: "reporter",
     image: settings.operatorImage,
-    args: [
-      "report",
-      `--state=${STATE_DIR}`,
-      `--workspace=${MOUNTS.workspace}`,
-      `--namespace=${mj.namespace}`,
-      `--result-configmap=${names.result}`,
-      `--registry=${spec.registry.url}`,
-      `--heartbeat-timeout=${String(settings.heartbeatTimeoutSeconds)}`,
-      `--echo-level=${spec.mirror.logLevel === "error" ? "error" : "all"}`,
-    ],
+    args: variant.reporterArgs,
     volumeMounts: [
       { name: "workspace", mountPath: MOUNTS.workspace, readOnly: true },
       { name: serviceAccountTokenVolume.name, mountPath: SERVICE_ACCOUNT_DIR, readOnly: true },
@@ -331,17 +461,17 @@ function buildJob(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): V1Jo
     metadata: {
       name: names.job,
       namespace: mj.namespace,
-      labels: runLabels(mj.name, run.id),
+      labels: variant.labels,
       ownerReferences: [ownerReference(mj)],
-      annotations: { "hubmirror.dev/trigger": run.trigger, "hubmirror.dev/inputs-hash": run.inputsHash },
+      annotations: variant.annotations,
     },
     spec: {
-      backoffLimit: spec.mirror.backoffLimit,
+      backoffLimit: variant.backoffLimit,
       ...(spec.mirror.activeDeadlineSeconds !== undefined && {
         activeDeadlineSeconds: spec.mirror.activeDeadlineSeconds,
       }),
       template: {
-        metadata: { labels: runLabels(mj.name, run.id) },
+        metadata: { labels: variant.labels },
         spec: {
           restartPolicy: "Never",
           serviceAccountName: claims.serviceAccount,
@@ -352,7 +482,7 @@ function buildJob(mj: MirrorJobRef, run: RunInputs, settings: JobSettings): V1Jo
           ...(spec.mirror.nodeSelector !== undefined && { nodeSelector: spec.mirror.nodeSelector }),
           ...(spec.mirror.tolerations !== undefined && { tolerations: spec.mirror.tolerations }),
           volumes,
-          initContainers: [mergeAuth, ...graphImageContainer(spec, run.imageSet, settings, caDirs)],
+          initContainers: [mergeAuth, ...variant.moreInit(caDirs)],
           containers: [ocMirror, reporter],
         },
       },

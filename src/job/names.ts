@@ -11,7 +11,32 @@ export const LABELS = {
   mirrorJob: "hubmirror.dev/mirrorjob",
   run: "hubmirror.dev/run",
   component: "app.kubernetes.io/component",
+  /** On every object of a registry prune: the prune's id. */
+  prune: "hubmirror.dev/prune",
 } as const;
+
+/** `app.kubernetes.io/component` of a prune's objects (its Jobs are not runs). */
+export const PRUNE_COMPONENT = "prune";
+
+/** Whether an object (a Job) belongs to a registry prune rather than a run. */
+export function isPruneObject(obj: KubernetesObject): boolean {
+  return obj.metadata?.labels?.[LABELS.component] === PRUNE_COMPONENT;
+}
+
+/** A prune's id: stable for one MirrorJob (uid) and the two runs it prunes between. */
+export function pruneId(mirrorJobUid: string, fromRun: string, toRun: string): string {
+  return shortHash(mirrorJobUid, "prune", fromRun, toRun);
+}
+
+/** The id of one step of a prune: generate or delete, and which attempt. */
+export function pruneStepId(prune: string, step: "generate" | "delete", attempt: number): string {
+  return shortHash(prune, step, String(attempt));
+}
+
+/** The ConfigMap holding a prune's plan (one per plan: a plan made again is another ConfigMap). */
+export function prunePlanName(mirrorJobName: string, prune: string, hash: string): string {
+  return `${runNames(mirrorJobName, prune).job}-plan-${hash.slice(0, 8)}`;
+}
 
 export const MANAGER = "hub-mirror-operator";
 

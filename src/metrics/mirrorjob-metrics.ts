@@ -80,6 +80,22 @@ const HELP: Record<GaugeKey, { help: string; labels: string[] }> = {
     help: "When the current rollout was applied (or began to wait to be), in seconds since the epoch.",
     labels: ["namespace", "name"],
   },
+  pruneAwaitingApproval: {
+    help: "1 while a registry prune waits for spec.prune.approvedPlan (status.pendingPrune, Pruned reason AwaitingPruneApproval); absent without spec.prune.",
+    labels: ["namespace", "name"],
+  },
+  pruneFailed: {
+    help: "1 while the last registry prune failed (retries exhausted) or was refused (Pruned reason PruneFailed or PruneRefused); absent without spec.prune.",
+    labels: ["namespace", "name"],
+  },
+  pruneFailedAttempts: {
+    help: "Prune Jobs (or checks) that failed in the prune in progress, or else in the last prune (each failed one is retried).",
+    labels: ["namespace", "name"],
+  },
+  pruneLastManifests: {
+    help: "Manifests of the last registry prune: planned for deletion, deleted, kept (in this MirrorJob's current set, or shared with another MirrorJob) and already absent.",
+    labels: ["namespace", "name", "state"],
+  },
 };
 
 export interface MirrorJobKeyLike {

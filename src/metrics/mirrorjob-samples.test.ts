@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { MirrorJobStatus } from "../api/status.ts";
+import { PHASES, type MirrorJobStatus } from "../api/status.ts";
 import {
   mirrorJobSamples,
   scheduleIntervalSeconds,
@@ -69,7 +69,7 @@ const finished: MirrorJobStatus = {
 describe("mirrorJobSamples", () => {
   it("reads phase, last run, last success, verification, preflight and a pending change", () => {
     const s = mirrorJobSamples(mj(finished));
-    expect(s.phase).toHaveLength(10);
+    expect(s.phase).toHaveLength(PHASES.length);
     expect(value(s.phase, { phase: "Failed" })).toBe(1);
     expect(s.phase.filter((x) => x.value === 1)).toHaveLength(1);
     expect(s.lastRunResult.map((x) => [x.labels.result, x.value])).toEqual([
@@ -103,6 +103,95 @@ describe("mirrorJobSamples", () => {
     expect(s.registryReachable).toEqual([]);
     expect(s.pendingDisruptiveChange).toEqual([{ labels: id, value: 0 }]);
     expect(s.created).toHaveLength(1);
+    expect(s.pruneAwaitingApproval).toEqual([]);
+    expect(s.pruneFailed).toEqual([]);
+    expect(s.pruneFailedAttempts).toEqual([]);
+    expect(s.pruneLastManifests).toEqual([]);
+  });
+
+  describe("pruning", () => {
+    const pruned = (reason: string, status: "True" | "False" = "False") => ({
+      type: "Pruned",
+      status,
+      reason,
+      message: "m",
+      lastTransitionTime: "2026-03-08T04:00:00Z",
+    });
+    const counts = { manifests: 5, tags: 7, keptInUse: 2, keptShared: 1, absent: 1 };
+    const last = {
+      id: "p1",
+      fromRun: "r1",
+      toRun: "r2",
+      hash: "0123456789abcdef",
+      result: "Succeeded" as const,
+      deleted: 5,
+      failedAttempts: 1,
+      ...counts,
+      kept: [],
+      completionTime: "2026-03-08T04:10:00Z",
+      message: "m",
+    };
+
+    it("says 1 while a plan waits for approval, with the last prune's counts and failed attempts", () => {
+      const s = mirrorJobSamples(
+        mj({
+          conditions: [pruned("AwaitingPruneApproval")],
+          pendingPrune: {
+            hash: "fedcba9876543210",
+            fromRun: "r2",
+            toRun: "r3",
+            ...counts,
+            repositories: 2,
+            sample: [],
+            kept: [],
+            summary: "s",
+          },
+          prune: { baselineRun: "r2", last },
+        }),
+      );
+      expect(s.pruneAwaitingApproval).toEqual([{ labels: id, value: 1 }]);
+      expect(s.pruneFailed).toEqual([{ labels: id, value: 0 }]);
+      expect(s.pruneFailedAttempts).toEqual([{ labels: id, value: 1 }]);
+      expect(s.pruneLastManifests.map((x) => [x.labels.state, x.value])).toEqual([
+        ["planned", 5],
+        ["deleted", 5],
+        ["kept_in_use", 2],
+        ["kept_shared", 1],
+        ["absent", 1],
+      ]);
+    });
+
+    it("says 1 for a failed or refused prune, and counts the failures of the prune in progress", () => {
+      for (const reason of ["PruneFailed", "PruneRefused"]) {
+        const s = mirrorJobSamples(mj({ conditions: [pruned(reason)] }));
+        expect(s.pruneFailed, reason).toEqual([{ labels: id, value: 1 }]);
+        expect(s.pruneAwaitingApproval, reason).toEqual([{ labels: id, value: 0 }]);
+      }
+      for (const reason of ["PruneRetrying", "WaitingForApply", "PruneDenied"]) {
+        expect(mirrorJobSamples(mj({ conditions: [pruned(reason)] })).pruneFailed, reason).toEqual([
+          { labels: id, value: 0 },
+        ]);
+      }
+      const s = mirrorJobSamples(
+        mj({
+          conditions: [pruned("PruneRetrying")],
+          prune: {
+            current: {
+              id: "p2",
+              fromRun: "r2",
+              toRun: "r3",
+              phase: "Deleting",
+              attempt: 3,
+              failedAttempts: 2,
+              startTime: "2026-03-09T04:00:00Z",
+            },
+            last,
+          },
+        }),
+      );
+      expect(s.pruneFailedAttempts).toEqual([{ labels: id, value: 2 }]);
+      expect(value(s.pruneLastManifests, { state: "deleted" })).toBe(5);
+    });
   });
 
   it("says 0 for the registry when preflight could not use it", () => {

@@ -46,6 +46,22 @@ export const GAUGES = {
   pendingDisruptiveChange: "hubmirror_pending_disruptive_change",
   rolloutState: "hubmirror_rollout_state",
   rolloutStart: "hubmirror_rollout_start_timestamp_seconds",
+  pruneAwaitingApproval: "hubmirror_prune_awaiting_approval",
+  pruneFailed: "hubmirror_prune_failed",
+  pruneFailedAttempts: "hubmirror_prune_failed_attempts",
+  pruneLastManifests: "hubmirror_prune_last_manifests",
+} as const;
+
+/** Pruned condition reasons that mean a prune failed or was refused (it needs a person). */
+export const PRUNE_FAILURE_REASONS: readonly string[] = ["PruneFailed", "PruneRefused"];
+
+/** The states of hubmirror_prune_last_manifests and the status.prune.last field of each. */
+export const PRUNE_MANIFEST_STATES = {
+  planned: "manifests",
+  deleted: "deleted",
+  kept_in_use: "keptInUse",
+  kept_shared: "keptShared",
+  absent: "absent",
 } as const;
 
 export const ROLLOUT_STATES = ["Waiting", "RollingOut", "RolledOut", "Degraded", "Stuck"] as const;
@@ -143,6 +159,10 @@ export function mirrorJobSamples(
     pendingDisruptiveChange: [],
     rolloutState: [],
     rolloutStart: [],
+    pruneAwaitingApproval: [],
+    pruneFailed: [],
+    pruneFailedAttempts: [],
+    pruneLastManifests: [],
   };
   const namespace = mj.metadata?.namespace;
   const name = mj.metadata?.name;
@@ -201,6 +221,24 @@ export function mirrorJobSamples(
       out.rolloutState.push({ labels: { ...id, state }, value: rollout.state === state ? 1 : 0 });
     const startedAt = epochSeconds(rollout.appliedTime ?? rollout.waitingSince);
     if (startedAt !== undefined) out.rolloutStart.push({ labels: id, value: startedAt });
+  }
+
+  // Pruning (spec.prune): absent until the MirrorJob has a Pruned condition or a prune status.
+  const pruned = status?.conditions?.find((c) => c.type === "Pruned");
+  if (pruned !== undefined) {
+    out.pruneAwaitingApproval.push({
+      labels: id,
+      value: pruned.reason === "AwaitingPruneApproval" && status?.pendingPrune !== undefined ? 1 : 0,
+    });
+    out.pruneFailed.push({ labels: id, value: PRUNE_FAILURE_REASONS.includes(pruned.reason) ? 1 : 0 });
+  }
+  const prune = status?.prune;
+  const attempts = prune?.current?.failedAttempts ?? prune?.last?.failedAttempts;
+  if (attempts !== undefined) out.pruneFailedAttempts.push({ labels: id, value: attempts });
+  const lastPrune = prune?.last;
+  if (lastPrune !== undefined) {
+    for (const [state, field] of Object.entries(PRUNE_MANIFEST_STATES))
+      out.pruneLastManifests.push({ labels: { ...id, state }, value: lastPrune[field] });
   }
   return out;
 }

@@ -12,6 +12,7 @@
  *   verify         the last run's images in the registry
  *   apply          the last good run's generated objects and the pull secret entry
  *   follow rollout how the cluster takes them up (MachineConfigPools, catalogs, update service)
+ *   prune          registry content the applied run no longer mirrors (spec.prune; oc-mirror delete Jobs)
  *   schedule       is a run due? if not: Ready, phase and when to look again
  *   start run      preflight's network half, then the run's objects
  * Its conditions are settled against the stored ones at the end (conditions.ts): only a
@@ -25,6 +26,7 @@ import { apply } from "./stages/apply.ts";
 import { cleanup } from "./stages/cleanup.ts";
 import { followRollout } from "./stages/follow-rollout.ts";
 import { followRun } from "./stages/follow-run.ts";
+import { prune } from "./stages/prune.ts";
 import { resolveInputs } from "./stages/resolve-inputs.ts";
 import { schedule } from "./stages/schedule.ts";
 import { startRun } from "./stages/start-run.ts";
@@ -42,6 +44,7 @@ export const STAGES: readonly (readonly [string, Stage])[] = [
   ["verify", verify],
   ["apply", apply],
   ["follow rollout", followRollout],
+  ["prune", prune],
   ["schedule", schedule],
   ["start run", startRun],
 ];

@@ -55,6 +55,30 @@ export interface Refusal {
 
 export type EnsureOutcome = { readonly ok: true } | { readonly ok: false; readonly refusal: Refusal };
 
+/** What the registry holds for a reference (a manifest HEAD). */
+export type Resolution =
+  | { readonly state: "present"; readonly digest: string }
+  | { readonly state: "absent" }
+  | { readonly state: "error"; readonly message: string };
+
+/** References one MirrorJob's run needs in the registry (registry pruning keeps them). */
+export interface KeepSet {
+  /** `namespace/name` of another MirrorJob; undefined for this one. */
+  readonly mirrorJob?: string;
+  readonly runId: string;
+  readonly references: readonly string[];
+}
+
+/** What registry pruning needs to know of the other MirrorJobs on a registry. */
+export interface RegistryNeighbours {
+  /** Their current runs' references. */
+  readonly keep: readonly KeepSet[];
+  /** MirrorJobs with a run in progress (`namespace/name`): their references are not known yet. */
+  readonly busy: readonly string[];
+  /** MirrorJobs whose current run's image list is gone (`namespace/name (run id)`). */
+  readonly unknown: readonly string[];
+}
+
 /** Questions only the shell can answer. */
 export type Query =
   /** The registry answers `/v2/` and accepts the push credentials (the network half of preflight). */
@@ -99,6 +123,33 @@ export type Query =
       readonly kind: "readRollout";
       readonly catalogSources: readonly { readonly namespace: string; readonly name: string }[];
       readonly updateServices: readonly { readonly namespace: string; readonly name: string }[];
+    }
+  /**
+   * Registry pruning: the other MirrorJobs on the same registry (from the cache) and what
+   * the registry holds (manifest HEADs, bounded concurrency) for the candidates and for every
+   * kept reference in the candidates' repositories (see reconcile/prune-plan.ts).
+   */
+  | {
+      readonly kind: "planPrune";
+      /** Which check this is (the prune's step), so an answer is never taken for another's. */
+      readonly step: string;
+      readonly registry: string;
+      readonly self: { readonly namespace: string; readonly name: string };
+      readonly candidates: readonly string[];
+      /** This MirrorJob's kept run. */
+      readonly keep: KeepSet;
+      readonly dockerConfig: string;
+      readonly caBundle?: string;
+      readonly tlsVerify: boolean;
+    }
+  /** Create the objects of a prune step (a Job with its ConfigMaps and RBAC, or the plan), in order. */
+  | { readonly kind: "ensurePrune"; readonly step: string; readonly objects: readonly KubernetesObject[] }
+  /** A prune Job has ended: revoke its pod's rights and make its result immutable (as sealRun). */
+  | {
+      readonly kind: "sealPrune";
+      readonly step: string;
+      readonly resultName: string;
+      readonly roleName: string;
     };
 
 /** The shell's answers, one per query kind. */
@@ -110,7 +161,15 @@ export type Answer =
   | { readonly kind: "deleteApplied"; readonly deleted: number; readonly errors: readonly string[] }
   | { readonly kind: "sealRun"; readonly runId: string; readonly result: V1ConfigMap | undefined }
   | { readonly kind: "ensure"; readonly runId: string; readonly outcome: EnsureOutcome }
-  | { readonly kind: "readRollout"; readonly seen: RolloutObservation };
+  | { readonly kind: "readRollout"; readonly seen: RolloutObservation }
+  | {
+      readonly kind: "planPrune";
+      readonly step: string;
+      readonly neighbours: RegistryNeighbours;
+      readonly resolutions: ReadonlyMap<string, Resolution>;
+    }
+  | { readonly kind: "ensurePrune"; readonly step: string; readonly outcome: EnsureOutcome }
+  | { readonly kind: "sealPrune"; readonly step: string; readonly result: V1ConfigMap | undefined };
 
 /** The answers decide has been given so far in one reconcile. */
 export type Answers = { readonly [K in Answer["kind"]]?: Extract<Answer, { kind: K }> };
@@ -120,7 +179,9 @@ export type Effect =
   | { readonly kind: "addFinalizer" }
   | { readonly kind: "removeFinalizer" }
   /** Delete a run's Job (its pods with it) and the run's ConfigMaps and RBAC. */
-  | { readonly kind: "deleteRun"; readonly runId: string; readonly jobName: string };
+  | { readonly kind: "deleteRun"; readonly runId: string; readonly jobName: string }
+  /** Delete every object of a prune (its Jobs, ConfigMaps and RBAC, by its label). */
+  | { readonly kind: "deletePrune"; readonly pruneId: string };
 
 /**
  * When to reconcile again, besides watch events (which always do):
@@ -174,6 +235,8 @@ export interface Observed {
   readonly referenced: Referenced;
   /** The MirrorJob's run Jobs. */
   readonly jobs: readonly V1Job[];
+  /** The MirrorJob's prune Jobs (oc-mirror delete), kept apart from its runs. */
+  readonly pruneJobs?: readonly V1Job[];
   /** Result ConfigMaps of runs, by name. */
   readonly resultConfigMaps: ReadonlyMap<string, V1ConfigMap>;
   /** The other MirrorJobs whose changes wait to be applied or roll out (from the cache). */

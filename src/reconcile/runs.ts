@@ -221,9 +221,11 @@ export function expectedImages(read: ReadResult): ExpectedImage[] {
 export function expiredRuns(
   jobs: readonly V1Job[],
   keep: { readonly successful: number; readonly failed: number },
+  /** Runs kept whatever the limits (the prune baseline: its image set is needed later). */
+  protect: ReadonlySet<string> = new Set(),
 ): V1Job[] {
   const finished = jobs
-    .filter((j) => jobFinished(j) !== undefined)
+    .filter((j) => jobFinished(j) !== undefined && !protect.has(j.metadata?.labels?.[LABELS.run] ?? ""))
     .sort(
       (a, b) =>
         toDate(b.metadata?.creationTimestamp, new Date(0)).getTime() -

@@ -38,7 +38,7 @@ export interface ReporterOptions {
 }
 
 /** Reads a growing file from an offset, line by line. */
-class Follower {
+export class Follower {
   private offset = 0;
   private rest = "";
   private readonly path: string;
@@ -78,17 +78,17 @@ class Follower {
 }
 
 /** A number a file holds (an exit code, a time in seconds), or undefined. */
-function readNumber(path: string): number | undefined {
+export function readNumber(path: string): number | undefined {
   if (!existsSync(path)) return undefined;
   const code = Number.parseInt(readFileSync(path, "utf8").trim(), 10);
   return Number.isNaN(code) ? undefined : code;
 }
 
-function readText(path: string): string {
+export function readText(path: string): string {
   return existsSync(path) ? readFileSync(path, "utf8") : "";
 }
 
-function listDir(path: string): string[] {
+export function listDir(path: string): string[] {
   return existsSync(path) ? readdirSync(path) : [];
 }
 

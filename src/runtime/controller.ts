@@ -16,7 +16,7 @@ import type { Logger } from "pino";
 import { KIND } from "../api/mirrorjob.ts";
 import type { Condition, MirrorJobStatus } from "../api/status.ts";
 import { formatFieldErrors, validateMirrorJob, type MirrorJob } from "../api/validation.ts";
-import { LABELS, MANAGER, ownerName } from "../job/names.ts";
+import { isPruneObject, LABELS, MANAGER, ownerName } from "../job/names.ts";
 import { setCondition, settleConditions } from "../reconcile/conditions.ts";
 import { decide } from "../reconcile/decide.ts";
 import { referencedNames } from "../reconcile/preflight.ts";
@@ -226,6 +226,11 @@ export class MirrorJobController {
     return this.synced() ? this.cache.mirrorJobs.values() : undefined;
   }
 
+  /** A ConfigMap from the cache (as held: read-only). */
+  cachedConfigMap(namespace: string, name: string): Readonly<V1ConfigMap> | undefined {
+    return this.cache.configMaps.get(namespace, name);
+  }
+
   /** The keys an event concerns: the MirrorJob itself, the owner of a run's object, the referrers of an input. */
   private route(resource: Resource, type: InformerEventType, obj: KubernetesObject): void {
     const namespace = obj.metadata?.namespace ?? "";
@@ -331,9 +336,11 @@ export class MirrorJobController {
               },
             ];
       });
+    const jobs = this.cache.jobs.byIndex(owner);
     return {
       fleet,
-      jobs: this.cache.jobs.byIndex(owner),
+      jobs: jobs.filter((j) => !isPruneObject(j)),
+      pruneJobs: jobs.filter(isPruneObject),
       resultConfigMaps: new Map(
         this.cache.configMaps.byIndex(owner).map((c): [string, V1ConfigMap] => [c.metadata?.name ?? "", c]),
       ),
@@ -504,7 +511,14 @@ export class MirrorJobController {
       const job: V1Job | undefined = await this.shell.readJob(namespace, currentJob);
       if (job !== undefined) jobs.push(job);
     }
-    let observed: Observed = { ...seen, jobs, now: this.now(), answers: {} };
+    // The same for the Job of a prune step.
+    const pruneJobs = [...(seen.pruneJobs ?? [])];
+    const pruneJob = mj.status?.prune?.current?.jobName;
+    if (pruneJob !== undefined && !pruneJobs.some((j) => j.metadata?.name === pruneJob)) {
+      const job: V1Job | undefined = await this.shell.readJob(namespace, pruneJob);
+      if (job !== undefined) pruneJobs.push(job);
+    }
+    let observed: Observed = { ...seen, jobs, pruneJobs, now: this.now(), answers: {} };
     const target: MirrorJobVersion = {
       ...mjKey,
       resourceVersion: mj.metadata.resourceVersion,

@@ -134,4 +134,24 @@ export class RunObjects {
     await this.rbac.deleteCollectionNamespacedRoleBinding({ namespace, labelSelector });
     await this.rbac.deleteCollectionNamespacedRole({ namespace, labelSelector });
   }
+
+  /**
+   * Deletes every object of a registry prune (label `hubmirror.dev/prune`): its Jobs (listed,
+   * then deleted one by one with their pods: the operator may not delete Jobs by collection),
+   * ConfigMaps and RBAC.
+   */
+  async deletePrune(namespace: string, pruneId: string): Promise<void> {
+    const labelSelector = `${LABELS.prune}=${pruneId}`;
+    const ignoreMissing = (err: unknown) => {
+      if (!isStatus(err, 404)) throw err;
+    };
+    const jobs = await this.batch.listNamespacedJob({ namespace, labelSelector });
+    for (const job of jobs.items)
+      await this.batch
+        .deleteNamespacedJob({ namespace, name: job.metadata?.name ?? "", propagationPolicy: "Background" })
+        .catch(ignoreMissing);
+    await this.core.deleteCollectionNamespacedConfigMap({ namespace, labelSelector });
+    await this.rbac.deleteCollectionNamespacedRoleBinding({ namespace, labelSelector });
+    await this.rbac.deleteCollectionNamespacedRole({ namespace, labelSelector });
+  }
 }

@@ -12,6 +12,7 @@ import type { Answer, Effect, EventSpec, Query, RegistryCheck } from "../reconci
 import { Applier, type ApplierOptions } from "./applier.ts";
 import { isStaleWrite, isStatus } from "./kube-api.ts";
 import { MirrorJobWriter, type MirrorJobKey, type MirrorJobVersion } from "./mirrorjob-writer.ts";
+import { planPrune, type CacheView } from "./prune-checks.ts";
 import { pingRegistry, verifyRun } from "./registry-checks.ts";
 import { RolloutReader } from "./rollout-reader.ts";
 import { RunObjects } from "./run-objects.ts";
@@ -35,6 +36,8 @@ export interface Shell {
 export interface KubeShellOptions extends ApplierOptions {
   /** Replaces preflight's registry check (tests). */
   readonly checkRegistry?: (query: Extract<Query, { kind: "checkRegistry" }>) => Promise<RegistryCheck>;
+  /** The controller's cache, read by registry pruning (the other MirrorJobs on a registry). */
+  readonly cache?: CacheView;
 }
 
 export class KubeShell implements Shell {
@@ -44,6 +47,7 @@ export class KubeShell implements Shell {
   private readonly rollouts: RolloutReader;
   private readonly batch: BatchV1Api;
   private readonly checkRegistry: NonNullable<KubeShellOptions["checkRegistry"]>;
+  private readonly cache: CacheView | undefined;
 
   constructor(kc: KubeConfig, identity: string, options: KubeShellOptions = {}) {
     this.runs = new RunObjects(kc);
@@ -52,6 +56,7 @@ export class KubeShell implements Shell {
     this.rollouts = new RolloutReader(kc);
     this.batch = kc.makeApiClient(BatchV1Api);
     this.checkRegistry = options.checkRegistry ?? pingRegistry;
+    this.cache = options.cache;
   }
 
   async answer(mj: MirrorJobKey, query: Query): Promise<Answer> {
@@ -73,6 +78,12 @@ export class KubeShell implements Shell {
         return { kind: "ensure", runId: query.runId, outcome: await this.runs.ensure(query.objects) };
       case "readRollout":
         return { kind: "readRollout", seen: await this.rollouts.read(query) };
+      case "planPrune":
+        return planPrune(query, this.cache);
+      case "ensurePrune":
+        return { kind: "ensurePrune", step: query.step, outcome: await this.runs.ensure(query.objects) };
+      case "sealPrune":
+        return { kind: "sealPrune", step: query.step, result: await this.runs.sealRun(mj.namespace, query) };
     }
   }
 
@@ -80,6 +91,9 @@ export class KubeShell implements Shell {
     switch (effect.kind) {
       case "deleteRun":
         await this.runs.deleteRun(mj.namespace, effect.runId, effect.jobName);
+        return;
+      case "deletePrune":
+        await this.runs.deletePrune(mj.namespace, effect.pruneId);
         return;
       case "addFinalizer":
       case "removeFinalizer":

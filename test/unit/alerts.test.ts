@@ -64,6 +64,8 @@ describe("alerts (PrometheusRule in the chart)", () => {
         "HubMirrorNoLeader",
         "HubMirrorOperatorDown",
         "HubMirrorPendingDisruptiveChange",
+        "HubMirrorPruneAwaitingApproval",
+        "HubMirrorPruneFailed",
         "HubMirrorReconcileErrors",
         "HubMirrorRegistryUnreachable",
         "HubMirrorRolloutDegraded",

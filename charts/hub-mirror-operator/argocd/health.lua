@@ -7,7 +7,11 @@
 --   Reconciling=True (a run, its verification, or the cluster's
 --     rollout of what was applied in progress)                  -> Progressing
 --   status.pendingChange (waits for spec.apply.approvedChange)  -> Suspended
+--   status.pendingPrune (Pruned AwaitingPruneApproval: waits
+--   for spec.prune.approvedPlan)                                -> Suspended
 --   spec.suspend / phase Suspended                              -> Suspended
+--   Pruned PruneFailed / PruneRefused (a registry prune gave
+--   up, or would have deleted everything)                       -> Degraded
 --   Ready=True                                                  -> Healthy
 --   Ready not True and phase Failed (last run failed, missing
 --   or mismatched images, not applied, a MachineConfigPool
@@ -104,6 +108,19 @@ local function health(obj)
     return { status = "Suspended", message = "A change waits for approval (status.pendingChange)" }
   end
 
+  local pruned = condition(conditions, "Pruned")
+  local plan = status.pendingPrune
+  if plan ~= nil and pruned ~= nil and pruned.reason == "AwaitingPruneApproval" then
+    local message = "Waiting for approval of a registry prune"
+    if plan.summary ~= nil and plan.summary ~= "" then
+      message = message .. ": " .. plan.summary
+    end
+    if plan.hash ~= nil then
+      message = message .. "; approve with spec.prune.approvedPlan: " .. plan.hash
+    end
+    return { status = "Suspended", message = message }
+  end
+
   local ready = condition(conditions, "Ready")
   if spec.suspend == true or status.phase == "Suspended" then
     local message = "Suspended by spec.suspend"
@@ -111,6 +128,10 @@ local function health(obj)
       message = message .. " (" .. describe(ready) .. ")"
     end
     return { status = "Suspended", message = message }
+  end
+
+  if pruned ~= nil and (pruned.reason == "PruneFailed" or pruned.reason == "PruneRefused") then
+    return { status = "Degraded", message = "Registry prune: " .. describe(pruned) }
   end
 
   if ready == nil then

@@ -57,7 +57,12 @@ export function followRun(d: Draft): Decision | undefined {
   const mirrored = mirroredCondition(finished.run);
   d.set("Mirrored", mirrored.status, mirrored.reason, mirrored.message);
   d.record(finished.event);
-  for (const expired of expiredRuns(observed.jobs, mj.spec.historyLimit)) {
+  const baseline = d.status.prune?.baselineRun;
+  for (const expired of expiredRuns(
+    observed.jobs,
+    mj.spec.historyLimit,
+    new Set(baseline !== undefined ? [baseline] : []),
+  )) {
     d.effect({
       kind: "deleteRun",
       runId: expired.metadata?.labels?.[LABELS.run] ?? "",

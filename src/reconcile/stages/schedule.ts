@@ -67,5 +67,5 @@ export function schedule(d: Draft): Decision | undefined {
         ? "Succeeded"
         : (d.applyPhase ?? rolloutPhase[status.rollout?.state ?? "Degraded"] ?? "Failed");
   const wait = next !== undefined ? after(Math.max(1_000, next.getTime() - now.getTime())) : AWAIT_CHANGE;
-  return d.decision(combineNext(d.applyNext, wait));
+  return d.decision(combineNext(combineNext(d.applyNext, d.pruneNext), wait));
 }
