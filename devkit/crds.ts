@@ -3,6 +3,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import {
   ApiextensionsV1Api,
+  CustomObjectsApi,
   KubeConfig,
   PatchStrategy,
   setHeaderOptions,
@@ -24,6 +25,7 @@ export async function installCrds(
   crds: readonly V1CustomResourceDefinition[] = projectCrds(),
 ): Promise<void> {
   const api = kc.makeApiClient(ApiextensionsV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
   for (const crd of crds) {
     const name = crd.metadata?.name ?? "";
     await api.patchCustomResourceDefinition(
@@ -37,6 +39,22 @@ export async function installCrds(
         return current.status?.conditions?.some((c) => c.type === "Established" && c.status === "True")
           ? true
           : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    // Established comes before the resource's storage is ready: until then a list answers
+    // 429 "storage is (re)initializing". Served means a list succeeds.
+    const version = crd.spec.versions.find((v) => v.storage)?.name ?? crd.spec.versions[0]?.name ?? "";
+    await waitFor(
+      `CRD ${name} to be served`,
+      async () => {
+        await custom.listClusterCustomObject({
+          group: crd.spec.group,
+          version,
+          plural: crd.spec.names.plural,
+          limit: 1,
+        });
+        return true;
       },
       { timeoutMs: 30_000, intervalMs: 100 },
     );
