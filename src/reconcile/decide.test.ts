@@ -112,6 +112,7 @@ function observed(extra: Partial<Omit<Observed, "answers">> & Given = {}): Obser
     now,
     referenced: { secrets: new Map([["push", pushSecret]]), configMaps: new Map() },
     jobs: [],
+    pods: [],
     resultConfigMaps: new Map(),
     ...rest,
     answers: answersOf({

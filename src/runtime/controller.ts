@@ -32,6 +32,7 @@ import { canonicalJson } from "../util/hash.ts";
 import {
   configMapRefKey,
   ControllerCache,
+  jobIndexKey,
   mirrorJobIndexKey,
   secretRefKey,
   type CacheListener,
@@ -307,13 +308,19 @@ export class MirrorJobController {
     }
   }
 
-  /** The MirrorJob's world from the cache: its run Jobs and ConfigMaps, and what it references. */
+  /**
+   * The MirrorJob's world from the cache: its run Jobs, their pods and the run ConfigMaps, and
+   * what it references.
+   */
   private observe(mj: MirrorJob): Omit<Observed, "now" | "answers"> {
     const namespace = mj.metadata.namespace ?? "";
     const owner = mirrorJobIndexKey(namespace, mj.metadata.name);
     const refs = referencedNames(mj.spec);
+    const jobs = this.cache.jobs.byIndex(owner);
     return {
-      jobs: this.cache.jobs.byIndex(owner),
+      jobs,
+      // Pods are indexed by their Job (`namespace/job`).
+      pods: jobs.flatMap((j) => this.cache.pods.byIndex(jobIndexKey(namespace, j.metadata?.name ?? ""))),
       resultConfigMaps: new Map(
         this.cache.configMaps.byIndex(owner).map((c): [string, V1ConfigMap] => [c.metadata?.name ?? "", c]),
       ),
