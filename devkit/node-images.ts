@@ -7,15 +7,20 @@
  *   system from mmdebstrap, the `node` binary of the npm `node` package the project pins and
  *   the npm release that Node.js version bundles (images/node-base.Containerfile);
  * - the pod sandbox image (images/pause.Containerfile: Debian's static catatonit);
- * - the project image: `buildah bud -f Dockerfile .`, the Dockerfile exactly as written.
+ * - the project image: `buildah bud -f Dockerfile .`, the Dockerfile exactly as written;
+ * - an oc-mirror image (images/oc-mirror.Containerfile: the oc-mirror binary hack/setup.sh
+ *   built, CA certificates, a non-root numeric user) on a Debian base image under the name it
+ *   has upstream, `docker.io/library/debian:bookworm-slim` (images/debian.Containerfile: the
+ *   same root file system as the Node.js base).
  *
  * Everything is cached under `<cache>/node-images/` (buildah's own storage there too, never
  * /var/lib/containers): the Debian root file system by a key of its recipe, each image by a
  * key of its inputs (a label on the image). buildah runs in a private mount namespace, so
  * none of its mounts can outlive it on the host.
  *
- * Build-time network: the Dockerfile's `npm ci` needs the npm registry, so RUN steps share the
- * host's network (`--network host`). Where the host's npm trusts an extra CA (`npm config get
+ * Build-time network: the Dockerfile's `npm ci` needs the npm registry, and the oc-mirror
+ * image's `apt-get install ca-certificates` Debian's mirror (as mmdebstrap does), so their RUN
+ * steps share the host's network (`--network host`). Where the host's npm trusts an extra CA (`npm config get
  * cafile`: this machine's network intercepts TLS), that CA is lent to the build as a read-only
  * volume over `/usr/local/etc` (npm's global config folder in the image), never written into
  * a layer.
@@ -37,7 +42,9 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join, relative } from "node:path";
-import { cacheDir, repoRoot } from "./binaries.ts";
+import type { OcMirrorLine } from "../src/ocmirror/lines.ts";
+import { cacheDir, ocMirrorPins, repoRoot } from "./binaries.ts";
+import { ocMirrorBuild } from "./oc-mirror-build.ts";
 
 export interface ImageInfo {
   /** The image's name in buildah's storage. */
@@ -81,6 +88,9 @@ const MMDEBSTRAP_ARGS = [
 
 export const PROJECT_IMAGE_REPOSITORY = "ghcr.io/hubmirror/hub-mirror-operator";
 export const PAUSE_IMAGE = "localhost/hubmirror/pause:catatonit";
+/** The Debian base image's upstream name (images/debian.Containerfile). */
+export const DEBIAN_IMAGE = "docker.io/library/debian:bookworm-slim";
+export const OC_MIRROR_IMAGE_REPOSITORY = "localhost/hubmirror/oc-mirror";
 
 export function imagesDir(): string {
   return join(cacheDir(), "node-images");
@@ -433,16 +443,72 @@ const KEEP_PROJECT_IMAGES = 3;
 
 /** Removes all but the newest `keep` test builds of the project image from the cache. */
 async function pruneProjectImages(keep: number): Promise<void> {
+  await pruneImages(`${PROJECT_IMAGE_REPOSITORY}:test-`, keep);
+}
+
+/** Removes all but the newest `keep` images whose name starts with `prefix` from the cache. */
+async function pruneImages(prefix: string, keep: number): Promise<void> {
   const list = JSON.parse(await buildah(["images", "--json"], { timeoutMs: 60_000 })) as {
     id: string;
     names?: string[] | null;
     created?: number;
   }[];
   const ours = list
-    .filter((i) => (i.names ?? []).some((n) => n.startsWith(`${PROJECT_IMAGE_REPOSITORY}:test-`)))
+    .filter((i) => (i.names ?? []).some((n) => n.startsWith(prefix)))
     .sort((a, b) => (b.created ?? 0) - (a.created ?? 0));
   for (const image of ours.slice(keep)) {
     await buildah(["rmi", image.id], { timeoutMs: 120_000 }).catch(() => undefined);
+  }
+}
+
+/** The Debian base image (images/debian.Containerfile) under its upstream name. */
+export async function debianImage(log: (line: string) => void = () => undefined): Promise<ImageInfo> {
+  const rootfs = await debianRootfs(log);
+  const containerfile = join(repoRoot, "devkit/images/debian.Containerfile");
+  const key = sha256(rootfs, readFileSync(containerfile)).slice(0, 16);
+  const context = mkdtempSync(join(imagesDir(), "context-debian-"));
+  try {
+    const existing = await inspectImage(DEBIAN_IMAGE);
+    if (existing?.labels[RECIPE_LABEL] !== key) copyFileSync(rootfs, join(context, "rootfs.tar"));
+    return await buildFromContainerfile(DEBIAN_IMAGE, containerfile, context, key, [], log);
+  } finally {
+    rmSync(context, { recursive: true, force: true });
+  }
+}
+
+/** oc-mirror images kept in the cache (one per binary; other worktrees may use older ones). */
+const KEEP_OC_MIRROR_IMAGES = 2;
+
+export interface OcMirrorImageInfo extends ImageInfo {
+  readonly line: OcMirrorLine;
+  /** What the binary says it is (`oc-mirror --v2 version`). */
+  readonly version: string;
+}
+
+/**
+ * The oc-mirror image (images/oc-mirror.Containerfile) of the default line's binary (what
+ * `ocMirrorBinary()` finds: hack/setup.sh's build, or HUBMIRROR_OC_MIRROR), tagged
+ * `<version>-<key>`, where the key covers the base image, the Containerfile and the binary.
+ */
+export async function ocMirrorImage(
+  log: (line: string) => void = () => undefined,
+): Promise<OcMirrorImageInfo> {
+  const build = ocMirrorBuild(ocMirrorPins().defaultLine, imagesDir());
+  if (!("binary" in build)) throw new Error(`no oc-mirror for its image: ${build.problem}`);
+  const { binary, version, line } = build;
+  const base = await debianImage(log);
+  const containerfile = join(repoRoot, "devkit/images/oc-mirror.Containerfile");
+  const key = sha256(base.id, readFileSync(containerfile), readFileSync(binary)).slice(0, 16);
+  const name = `${OC_MIRROR_IMAGE_REPOSITORY}:${version.replace(/[^A-Za-z0-9_.-]/g, "_")}-${key.slice(0, 12)}`;
+  const context = mkdtempSync(join(imagesDir(), "context-oc-mirror-"));
+  try {
+    const existing = await inspectImage(name);
+    if (existing?.labels[RECIPE_LABEL] !== key) copyFileSync(binary, join(context, "oc-mirror"));
+    const info = await buildFromContainerfile(name, containerfile, context, key, [], log, "host");
+    if (!info.cached) await pruneImages(`${OC_MIRROR_IMAGE_REPOSITORY}:`, KEEP_OC_MIRROR_IMAGES);
+    return { ...info, line, version };
+  } finally {
+    rmSync(context, { recursive: true, force: true });
   }
 }
 
@@ -478,7 +544,7 @@ export async function pushImage(
 if (import.meta.main) {
   // `node devkit/node-images.ts`: build (or find cached) every image; print their sizes.
   const say = (line: string) => process.stdout.write(`${line}\n`);
-  for (const info of [await pauseImage(say), await projectImage(say)]) {
+  for (const info of [await pauseImage(say), await projectImage(say), await ocMirrorImage(say)]) {
     say(
       `${info.name}  ${info.id.slice(0, 19)}  ${(info.sizeBytes / 1e6).toFixed(1)} MB  ${info.cached ? "cached" : `built in ${info.buildSeconds.toFixed(0)} s`}`,
     );

@@ -31,6 +31,7 @@ import { stringify } from "yaml";
 import { kubeBinary, repoRoot } from "./binaries.ts";
 import { writeKubeconfig, type ControlPlane, type ControlPlaneOptions } from "./control-plane.ts";
 import { startProvisioner, type Provisioner } from "./node-provisioner.ts";
+import { createHostLink, type HostLink } from "./node-host-link.ts";
 import { createNodeSandbox, type NodeSandbox } from "./node-sandbox.ts";
 import { PAUSE_IMAGE, pauseImage, pushImage } from "./node-images.ts";
 import { createCertificateAuthority, issueCertificate } from "./pki.ts";
@@ -70,6 +71,13 @@ export interface NodeOptions {
   readonly cleanupDir?: string;
   /** Progress lines (timings). */
   readonly log?: (line: string) => void;
+  /**
+   * A link between the host and the node (node-host-link.ts), so that pods reach servers the
+   * host runs for them on its end of the link (e.g. an offline upstream and a target registry
+   * started with `listenAddress: node.hostLink.hostAddress`). Off by default: then nothing of
+   * the node is reachable from the host's network or reaches it.
+   */
+  readonly hostLink?: boolean;
 }
 
 export interface NodeRegistry {
@@ -92,6 +100,8 @@ export interface RealNode {
   pushImage(image: string): Promise<string>;
   /** Log files: containerd, kubelet, kube-proxy, registry, forwarders. */
   readonly logs: Readonly<Record<string, string>>;
+  /** The host link (with `hostLink: true`). */
+  readonly hostLink?: HostLink;
   stop(): Promise<void>;
 }
 
@@ -166,6 +176,7 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
     const pki = join(dir, "pki");
     mkdirSync(pki, { recursive: true });
     const started = Date.now();
+    const hostLink = options.hostLink === true ? createHostLink(sandbox) : undefined;
 
     // Plumbing between the namespace and the host.
     const apiSocket = join(dir, "api.sock");
@@ -477,6 +488,7 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
       readySeconds,
       pushImage: push,
       logs,
+      ...(hostLink !== undefined && { hostLink }),
       stop,
     };
   } catch (err) {

@@ -1,6 +1,7 @@
 /**
  * A real container registry for tests: Debian's `docker-registry` (distribution 2.8)
- * over TLS with its own CA on a free loopback port, authenticating either with
+ * over TLS with its own CA on a free loopback port (or a free port of another local address,
+ * `listenAddress`, which its certificate then names), authenticating either with
  * htpasswd (bcrypt, checked on every request) or with Bearer tokens from a token
  * issuer it trusts (`auth.token`: realm, service, issuer, rootcertbundle; see
  * token-issuer.ts).
@@ -29,10 +30,15 @@ export interface RegistryOptions {
   readonly tokenKeyHeader?: "kid" | "x5c";
   /** distribution log level (default warn). */
   readonly logLevel?: "error" | "warn" | "info" | "debug";
+  /**
+   * The local IPv4 address to listen on and to be named by (default 127.0.0.1), e.g. the
+   * host's end of a real node's host link (node.ts), so that pods reach it by that name.
+   */
+  readonly listenAddress?: string;
 }
 
 export interface TestRegistry {
-  /** `127.0.0.1:<port>` */
+  /** `127.0.0.1:<port>` (`<listenAddress>:<port>`) */
   readonly host: string;
   readonly caFile: string;
   readonly caPem: string;
@@ -57,21 +63,24 @@ export async function startRegistry(
 ): Promise<TestRegistry> {
   mkdirSync(dir, { recursive: true });
   const mode = options.auth ?? "htpasswd";
+  const address = options.listenAddress ?? "127.0.0.1";
   const ca = createCertificateAuthority(dir, `${name}-ca`);
   const serving = issueCertificate(ca, dir, name, {
-    commonName: "127.0.0.1",
-    subjectAltNames: ["IP:127.0.0.1", "DNS:localhost"],
+    commonName: address,
+    subjectAltNames: address === "127.0.0.1" ? ["IP:127.0.0.1", "DNS:localhost"] : [`IP:${address}`],
     usage: "server",
   });
   const username = "mirror";
   const password = randomBytes(18).toString("base64url");
   const users = { ...options.extraUsers, [username]: { password } };
-  const port = await freePort();
-  const host = `127.0.0.1:${port}`;
+  const port = await freePort(address);
+  const host = `${address}:${port}`;
 
   let tokenIssuer: TokenIssuer | undefined;
   let auth: Record<string, unknown>;
   if (mode === "token") {
+    // The token issuer listens on 127.0.0.1 only.
+    if (address !== "127.0.0.1") throw new Error(`${name}: token auth needs listenAddress 127.0.0.1`);
     tokenIssuer = await startTokenIssuer({
       dir,
       servingCa: ca,

@@ -1,6 +1,7 @@
 /**
- * An HTTPS server of the test harness on a free port of 127.0.0.1, whose `stop()` also
- * ends open keep-alive connections (so tests never wait for clients to hang up).
+ * An HTTPS server of the test harness on a free port of 127.0.0.1 (or of another local
+ * address: `host`), whose `stop()` also ends open keep-alive connections (so tests never wait
+ * for clients to hang up).
  */
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
@@ -17,6 +18,7 @@ export async function startTlsServer(
   name: string,
   serving: KeyPair,
   handle: (req: IncomingMessage, res: ServerResponse) => void,
+  host = "127.0.0.1",
 ): Promise<TlsServer> {
   const server: Server = createServer(
     { cert: readFileSync(serving.certFile), key: readFileSync(serving.keyFile) },
@@ -29,7 +31,7 @@ export async function startTlsServer(
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
+    server.listen(0, host, () => {
       resolve();
     });
   });

@@ -1,7 +1,8 @@
 /**
- * A real offline "internet" on 127.0.0.1 for oc-mirror: everything it fetches when it mirrors a
- * release channel with its update graph, an operator catalog and additional images, with TLS and
- * authentication everywhere, started with one call and stopped with one call:
+ * A real offline "internet" on 127.0.0.1 (or another local address: `listenAddress`) for
+ * oc-mirror: everything it fetches when it mirrors a release channel with its update graph, an
+ * operator catalog and additional images, with TLS and authentication everywhere, started with
+ * one call and stopped with one call:
  *
  * - a source registry (startRegistry: TLS with its own CA, htpasswd; pulls need credentials) holding
  *   release payloads and components (upstream-release.ts), a file-based operator catalog with its
@@ -176,6 +177,13 @@ export interface UpstreamOptions {
   readonly channel?: string;
   /** Versions in the channel, oldest first (default 4.19.1, 4.19.2, 4.19.3). */
   readonly versions?: readonly string[];
+  /**
+   * The local IPv4 address both servers listen on and are named by (default 127.0.0.1): every
+   * reference in the content (release image-references, catalog bundles, the update graph's
+   * payloads, signatures) names it. A real node's pods reach the host's end of its host link
+   * (node.ts), not the host's 127.0.0.1.
+   */
+  readonly listenAddress?: string;
 }
 
 /** Starts the offline upstream in `dir` (created) and fills it. */
@@ -183,7 +191,8 @@ export async function startUpstream(dir: string, options: UpstreamOptions = {}):
   mkdirSync(dir, { recursive: true });
   const channel = options.channel ?? "stable-4.19";
   const versionList = options.versions ?? ["4.19.1", "4.19.2", "4.19.3"];
-  const source = await startRegistry(join(dir, "source"), "source");
+  const address = options.listenAddress ?? "127.0.0.1";
+  const source = await startRegistry(join(dir, "source"), "source", { listenAddress: address });
   const stops: (() => Promise<void>)[] = [() => source.stop()];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
@@ -227,8 +236,8 @@ export async function startUpstream(dir: string, options: UpstreamOptions = {}):
     mkdirSync(pki, { recursive: true });
     const ca = createCertificateAuthority(pki, "upstream-https-ca");
     const serving = issueCertificate(ca, pki, "upstream-https", {
-      commonName: "127.0.0.1",
-      subjectAltNames: ["IP:127.0.0.1", "DNS:localhost"],
+      commonName: address,
+      subjectAltNames: address === "127.0.0.1" ? ["IP:127.0.0.1", "DNS:localhost"] : [`IP:${address}`],
       usage: "server",
     });
     const log: UpstreamRequest[] = [];
@@ -259,9 +268,9 @@ export async function startUpstream(dir: string, options: UpstreamOptions = {}):
       });
       res.end(reply.body);
     };
-    const server = await startTlsServer("upstream-https", serving, handle);
+    const server = await startTlsServer("upstream-https", serving, handle, address);
     stops.push(() => server.stop());
-    const httpsUrl = `https://127.0.0.1:${server.port}`;
+    const httpsUrl = `https://${address}:${server.port}`;
 
     const certDir = join(dir, "certs");
     mkdirSync(certDir, { recursive: true });

@@ -4,8 +4,9 @@
  * - **Cluster mode** (KUBECONFIG set, or ~/.kube/config present and its cluster answering):
  *   the manager in this process against that cluster (dev-stack/cluster-mode.ts).
  * - **Local mode** (no cluster configured, or `--local`, or `--check`): the local development
- *   stack of devkit/stack.ts, all on 127.0.0.1 (a real control plane, the offline upstream, a
- *   target registry, the operator, the test pod runner running the real oc-mirror), and the
+ *   stack of devkit/stack.ts (a real control plane, the offline upstream, a target registry, the
+ *   operator, and the Jobs' pods with the real oc-mirror on a real node where it can run, else
+ *   with the test pod runner, or with it anyway given `--pod-runner`; it says which), and the
  *   demo on it (dev-stack/demo.ts): a sample MirrorJob (config/samples/release-and-operator.yaml
  *   pointed at the upstream: a release range with its update graph, an operator package and
  *   three additional images, apply.mode Auto), its status changes until its run ends, then what
@@ -23,7 +24,7 @@ import { clusterMode } from "./dev-stack/cluster-mode.ts";
 import { fail, say } from "./dev-stack/common.ts";
 import { localMode } from "./dev-stack/local-mode.ts";
 
-const USAGE = `usage: node hack/dev-stack.ts [--local | --cluster] [--check]
+const USAGE = `usage: node hack/dev-stack.ts [--local | --cluster] [--check] [--pod-runner]
 
   (no option)  cluster mode if KUBECONFIG is set or ~/.kube/config reaches a cluster,
                otherwise the local development stack
@@ -31,6 +32,9 @@ const USAGE = `usage: node hack/dev-stack.ts [--local | --cluster] [--check]
   --cluster    cluster mode (fails if no cluster is configured)
   --check      the local stack: run the sample MirrorJob to its end, print, stop; exit 0
                only if it succeeded, the target holds its images and its objects are applied
+  --pod-runner the local stack runs the Jobs' pods with the test pod runner (local processes)
+               even where a real node can run (by default: a real node where it can run,
+               that is as root with hack/setup.sh's packages and builds; it says which)
 
 environment: HUBMIRROR_* (the manager's settings, see README; HUBMIRROR_OC_MIRROR_LINE picks
   the oc-mirror line the local stack's Jobs run), and HUBMIRROR_OC_MIRROR (an oc-mirror binary
@@ -107,14 +111,17 @@ async function main(args: readonly string[]): Promise<void> {
     say(USAGE);
     return;
   }
-  const unknown = args.filter((a) => !["--local", "--cluster", "--check"].includes(a));
+  const unknown = args.filter((a) => !["--local", "--cluster", "--check", "--pod-runner"].includes(a));
   if (unknown.length > 0) fail(`unknown option ${unknown.join(" ")}\n${USAGE}`);
-  if (args.includes("--cluster") && (args.includes("--local") || args.includes("--check"))) {
-    fail("--cluster cannot be combined with --local or --check");
+  if (
+    args.includes("--cluster") &&
+    (args.includes("--local") || args.includes("--check") || args.includes("--pod-runner"))
+  ) {
+    fail("--cluster cannot be combined with --local, --check or --pod-runner");
   }
   const mode = await chooseMode(args);
   if (mode.kind === "cluster") await clusterMode(mode.kc, mode.why);
-  else await localMode(mode.why, args.includes("--check"));
+  else await localMode(mode.why, args.includes("--check"), args.includes("--pod-runner"));
 }
 
 if (import.meta.filename === resolve(process.argv[1] ?? "")) await main(process.argv.slice(2));

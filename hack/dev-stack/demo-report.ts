@@ -4,8 +4,6 @@
  * applied, read back from the API server.
  */
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import {
   CoreV1Api,
   KubernetesObjectApi,
@@ -150,22 +148,12 @@ const ocMirrorMessage = (line: string) =>
  * output: `kubectl logs -c reporter`; the pod runner keeps each container's output in a file):
  * its version, the number of images, its Results and the files it generated.
  */
-export function showOcMirrorOutput(logDir: string, jobName: string): void {
-  const files = (() => {
-    try {
-      return readdirSync(logDir).filter(
-        (f) => f.startsWith(`${NAMESPACE}_${jobName}-`) && f.endsWith(".reporter.log"),
-      );
-    } catch {
-      return [];
-    }
-  })();
-  const file = files.sort().at(-1);
-  if (file === undefined) {
-    say(`(no reporter log of Job ${jobName} in ${logDir})`);
+export function showOcMirrorOutput(log: { where: string; text: string } | undefined, jobName: string): void {
+  if (log === undefined) {
+    say(`(no reporter log of Job ${jobName})`);
     return;
   }
-  const all = readFileSync(join(logDir, file), "utf8").split("\n").map(ocMirrorMessage);
+  const all = log.text.split("\n").map(ocMirrorMessage);
   // The wrapper runs oc-mirror twice (a dry run, then the mirror pass): the last greeting starts the mirror pass.
   const start = all.findLastIndex((m) => m.startsWith("👋 Hello"));
   const pass = all.slice(Math.max(start, 0));
@@ -178,7 +166,7 @@ export function showOcMirrorOutput(logDir: string, jobName: string): void {
     if (/^📄 Generating .* file\.\.\.$|^📄 Generating Signature Configmap/.test(m)) return [m];
     return [];
   });
-  say(`oc-mirror's own output, mirror pass (kubectl logs -c reporter; here ${join(logDir, file)}):`);
+  say(`oc-mirror's own output, mirror pass (kubectl logs -c reporter; here ${log.where}):`);
   for (const m of kept) say(`  ${m}`);
 }
 

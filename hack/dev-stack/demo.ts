@@ -105,7 +105,8 @@ export async function runSample(
       name: sampleName,
     })) as MirrorJobLike;
     say("");
-    showOcMirrorOutput(stack.podLogDir, mj.status?.lastRun?.jobName ?? "");
+    const jobName = mj.status?.lastRun?.jobName ?? "";
+    showOcMirrorOutput(await stack.reporterLog(jobName), jobName);
     say("");
     const mirrored = await showMirrored(kc, mj, up, target);
     say("");

@@ -14,15 +14,17 @@ import { join } from "node:path";
 import { configFromEnv } from "../../src/cli/manager.ts";
 import { kubectlBinary } from "../../devkit/binaries.ts";
 import type { TestRegistry } from "../../devkit/registry.ts";
-import { LocalStack, type RunningStack } from "../../devkit/stack.ts";
+import { LocalStack, realNodeProblem, type RunningStack } from "../../devkit/stack.ts";
 import { startReaper } from "../../devkit/stack-reaper.ts";
 import { NAMESPACE, say, START_TIME } from "./common.ts";
 import { runSample, type SampleRun } from "./demo.ts";
 
-export async function localMode(why: string, check: boolean): Promise<void> {
+export async function localMode(why: string, check: boolean, podRunner: boolean): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "hubmirror-dev-"));
   startReaper(dir);
-  const stack = new LocalStack({ dir, namespace: NAMESPACE, say, startTime: START_TIME });
+  const nodeProblem = podRunner ? "--pod-runner" : realNodeProblem();
+  const pods = nodeProblem === undefined ? "node" : "runner";
+  const stack = new LocalStack({ dir, namespace: NAMESPACE, say, startTime: START_TIME, pods });
   let stopWatch: (() => void) | undefined;
   let stopping = false;
   const shutdown = async (code: number): Promise<never> => {
@@ -49,6 +51,11 @@ export async function localMode(why: string, check: boolean): Promise<void> {
       ...process.env,
     });
     say(`local development stack (${why}); files in ${dir}`);
+    say(
+      nodeProblem === undefined
+        ? "the Jobs' pods run on a real node (kubelet and containerd; --pod-runner for the test pod runner)"
+        : `the Jobs' pods run on the test pod runner, not a real node (${nodeProblem})`,
+    );
     const running = await stack.start(config);
     const sample = await runSample(running, dir, (stop) => (stopWatch = stop));
     say(howToUse(running, sample, dir));
@@ -95,7 +102,12 @@ registries (TLS with their own CA, htpasswd user "mirror"):
        (--cert-dir ${sourceCerts} for the source)
 update graph and signatures: ${up.httpsUrl} (CA ${up.httpsCaFile}); release key ${up.publicKeyFile}
 logs: operator ${logFile}
-      pods ${stack.podLogDir}/ (one file per container), others ${dir}/*/*.log and ${dir}/upstream/*/*.log
-MirrorJobs in any namespace are run (with their Secrets and ConfigMaps there), by the real
-oc-mirror; what they mirror must be reachable from this machine (the upstream is on 127.0.0.1).`;
+      pods ${stack.podLogs}, others ${dir}/*/*.log and ${dir}/upstream/*/*.log
+${
+  stack.pods === "runner"
+    ? `MirrorJobs in any namespace are run (with their Secrets and ConfigMaps there), by the real
+oc-mirror; what they mirror must be reachable from this machine (the upstream is on 127.0.0.1).`
+    : `MirrorJobs in any namespace are run (with their Secrets and ConfigMaps there) on the real node,
+by the real oc-mirror; its pods reach only the upstream and the target (on ${target.host.replace(/:\d+$/, "")}).`
+}`;
 }

@@ -1,7 +1,8 @@
 /**
  * The `pull-oci` subcommand: an init container of a mirror Job's pod that copies the update
- * graph image (spec.source.release.graphImage) into `working-dir/graph-preparation` as an OCI
- * layout, where oc-mirror looks for it with `graph: true` and UPDATE_URL_OVERRIDE. It reads
+ * graph image (spec.source.release.graphImage) as an OCI layout into an emptyDir, from which
+ * the oc-mirror container copies it to `working-dir/graph-preparation`, where oc-mirror looks
+ * for it with `graph: true` and UPDATE_URL_OVERRIDE (src/job/argv.ts). It reads
  * the pod's merged authfile and the mounted CA folders; nothing it prints quotes a credential.
  */
 import { existsSync, readFileSync, readdirSync } from "node:fs";

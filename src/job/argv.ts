@@ -5,7 +5,7 @@
 import type { MirrorJobSpec } from "../api/mirrorjob.ts";
 import { AUTH_FILE_NAME } from "./auth.ts";
 import { workspacePaths } from "../ocmirror/workspace.ts";
-import { MOUNTS, STATE_DIR } from "./mounts.ts";
+import { GRAPH_IMAGE_LAYOUT, MOUNTS, STATE_DIR } from "./mounts.ts";
 
 /** oc-mirror's default port for its local cache registry; the test pod runner rewrites it. */
 export const OC_MIRROR_PORT = 55000;
@@ -52,6 +52,12 @@ const WORKING_DIR = workspacePaths(MOUNTS.workspace);
  * exit code as a crash (the whole container was killed). oc-mirror's output goes to a
  * file the reporter follows and echoes, so `kubectl logs -c reporter` shows it.
  *
+ * Before the dry run it copies the update graph image the pull-graph-image init container
+ * pulled (if it did) into `working-dir/graph-preparation`, where oc-mirror reads it: the
+ * workspace is written by this container alone, whose user may differ from the init
+ * container's (a plain kubelet runs each container as its image's user; an oc-mirror user
+ * could not write into folders the init container made there).
+ *
  * Between the passes it removes what is not the mirror pass's own: the cluster resources a
  * 5.x dry run writes, and the errors files of earlier runs (5.x keeps logs/ across runs), so
  * the reporter collects this run's and no other's. A dry run is not read-only: it contacts
@@ -65,6 +71,14 @@ mkdir -p "$state"
 rm -f "$state"/*.exit "$state"/*.out "$state"/mapping.txt "$state"/mirror.started
 ( while :; do date +%s > "$state/heartbeat"; sleep 5; done ) &
 beat=$!
+if [ -d "${GRAPH_IMAGE_LAYOUT}" ]; then
+  if ! { mkdir -p "${WORKING_DIR.workingDir}" && rm -rf "${WORKING_DIR.graphPreparation}" && cp -R "${GRAPH_IMAGE_LAYOUT}" "${WORKING_DIR.graphPreparation}"; } > "$state/dry-run.out" 2>&1; then
+    echo "could not copy the update graph image into ${WORKING_DIR.graphPreparation}" >> "$state/dry-run.out"
+    echo 1 > "$state/dry-run.exit"
+    kill "$beat"
+    exit 1
+  fi
+fi
 oc-mirror "$@" --dry-run > "$state/dry-run.out" 2>&1
 code=$?
 echo "$code" > "$state/dry-run.exit"

@@ -299,6 +299,49 @@ describe("buildRunObjects", () => {
     ).toEqual([["reporter", "/var/run/secrets/kubernetes.io/serviceaccount"]]);
   });
 
+  it("pulls the update graph image into an emptyDir the oc-mirror container copies it from; the workspace is oc-mirror's alone", () => {
+    const graphRun = {
+      ...run,
+      imageSet: { mirror: { platform: { graph: true, channels: [{ name: "stable-4.19" }] } } },
+    };
+    const withGraph = buildRunObjects(
+      mirrorJob({
+        source: {
+          release: {
+            updateGraphURL: "https://graph.example.com/api/upgrades_info/v1/graph",
+            graphImage: "reg.example.com/openshift/graph-image:latest",
+          },
+        },
+      }),
+      graphRun,
+      settings,
+    ).job.spec?.template.spec;
+    const pull = withGraph?.initContainers?.find((c) => c.name === "pull-graph-image");
+    expect(pull?.args).toContain("--layout=/hubmirror/graph-image/layout");
+    expect(pull?.volumeMounts?.map((m) => [m.name, m.mountPath, m.readOnly])).toEqual([
+      ["graph-image", "/hubmirror/graph-image", undefined],
+      ["auth", "/hubmirror/auth", true],
+    ]);
+    expect(withGraph?.volumes).toContainEqual({ name: "graph-image", emptyDir: {} });
+    const ocMirrorOf = withGraph?.containers.find((c) => c.name === "oc-mirror");
+    expect(ocMirrorOf?.volumeMounts).toContainEqual({
+      name: "graph-image",
+      mountPath: "/hubmirror/graph-image",
+      readOnly: true,
+    });
+    // Only the oc-mirror container writes the workspace; its wrapper copies the layout there.
+    const writers = [...(withGraph?.initContainers ?? []), ...(withGraph?.containers ?? [])].filter((c) =>
+      c.volumeMounts?.some((m) => m.name === "workspace" && m.readOnly !== true),
+    );
+    expect(writers.map((c) => c.name)).toEqual(["oc-mirror"]);
+    expect(ocMirrorOf?.command?.[2]).toContain(
+      'cp -R "/hubmirror/graph-image/layout" "/hubmirror/workspace/working-dir/graph-preparation"',
+    );
+    // Without the init container, no such volume.
+    expect(pod?.volumes?.find((v) => v.name === "graph-image")).toBeUndefined();
+    expect(ocMirror?.volumeMounts?.find((m) => m.name === "graph-image")).toBeUndefined();
+  });
+
   it("owns everything through the MirrorJob", () => {
     for (const o of Object.values(objects) as { metadata?: V1ObjectMeta }[]) {
       expect(o.metadata?.ownerReferences).toEqual([

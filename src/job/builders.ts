@@ -36,9 +36,8 @@ import {
   pruneGenerateArgs,
 } from "./argv.ts";
 import { AUTH_FILE_NAME, DOCKER_CONFIG_KEY } from "./auth.ts";
-import { MOUNTS, STATE_DIR } from "./mounts.ts";
+import { GRAPH_IMAGE_LAYOUT, MOUNTS, STATE_DIR } from "./mounts.ts";
 import type { OcMirrorLine } from "../ocmirror/lines.ts";
-import { workspacePaths } from "../ocmirror/workspace.ts";
 import { LABELS, PRUNE_COMPONENT, mirrorJobNames, runLabels, runNames, type RunNames } from "./names.ts";
 
 /** The parts of a MirrorJob the builders read. */
@@ -401,6 +400,12 @@ function podJob(mj: MirrorJobRef, settings: JobSettings, variant: PodVariant): V
     ...configFileVolumes(spec).map(([name, mountPath]) => ({ name, mountPath, readOnly: true })),
   ];
   const caDirs = caVolumes.filter(([, , ref]) => ref !== undefined).map(([, path]) => path);
+  const moreInit = variant.moreInit(caDirs);
+  // The graph image is pulled into an emptyDir the oc-mirror container reads (argv.ts).
+  if (moreInit.some((c) => c.volumeMounts?.some((m) => m.name === "graph-image"))) {
+    volumes.push({ name: "graph-image", emptyDir: {} });
+    mounts.push({ name: "graph-image", mountPath: MOUNTS.graphImage, readOnly: true });
+  }
   const mergeAuth: V1Container = {
     name: "merge-auth",
     image: settings.operatorImage,
@@ -482,7 +487,7 @@ function podJob(mj: MirrorJobRef, settings: JobSettings, variant: PodVariant): V
           ...(spec.mirror.nodeSelector !== undefined && { nodeSelector: spec.mirror.nodeSelector }),
           ...(spec.mirror.tolerations !== undefined && { tolerations: spec.mirror.tolerations }),
           volumes,
-          initContainers: [mergeAuth, ...variant.moreInit(caDirs)],
+          initContainers: [mergeAuth, ...moreInit],
           containers: [ocMirror, reporter],
         },
       },
@@ -535,7 +540,8 @@ function releaseSourceEnv(spec: MirrorJobSpec): V1EnvVar[] {
 /**
  * With `graph: true` and an update graph of the user's (UPDATE_URL_OVERRIDE), oc-mirror does
  * not build the graph image: it reads it from `working-dir/graph-preparation`. This init
- * container copies spec.source.release.graphImage there (with the merged credentials).
+ * container pulls spec.source.release.graphImage (with the merged credentials) into an
+ * emptyDir, from which the oc-mirror container's wrapper copies it there (argv.ts).
  */
 export function needsGraphImage(spec: MirrorJobSpec, imageSet: ImageSetConfiguration): boolean {
   return imageSet.mirror.platform?.graph === true && spec.source.release?.updateGraphURL !== undefined;
@@ -556,13 +562,13 @@ function graphImageContainer(
       args: [
         "pull-oci",
         `--image=${graphImage}`,
-        `--layout=${workspacePaths(MOUNTS.workspace).graphPreparation}`,
+        `--layout=${GRAPH_IMAGE_LAYOUT}`,
         `--authfile=${MOUNTS.auth}/${AUTH_FILE_NAME}`,
         ...caDirs.map((dir) => `--ca-dir=${dir}`),
         `--tls-verify=${String(spec.source.tlsVerify)}`,
       ],
       volumeMounts: [
-        { name: "workspace", mountPath: MOUNTS.workspace },
+        { name: "graph-image", mountPath: MOUNTS.graphImage },
         { name: "auth", mountPath: MOUNTS.auth, readOnly: true },
         ...(spec.source.caBundleRef !== undefined
           ? [{ name: "source-ca", mountPath: MOUNTS.sourceCa, readOnly: true }]

@@ -22,7 +22,15 @@ export const MOUNTS = {
   releaseKey: `${MOUNT_ROOT}/release-key`,
   /** spec.source.registriesConfRef, as `registries.conf`. */
   registriesConf: `${MOUNT_ROOT}/registries`,
+  /**
+   * The update graph image the pull-graph-image init container pulls (an emptyDir, as the OCI
+   * layout `layout/`), which the oc-mirror container's wrapper copies into the workspace.
+   */
+  graphImage: `${MOUNT_ROOT}/graph-image`,
 } as const;
+
+/** The OCI layout of the update graph image inside MOUNTS.graphImage. */
+export const GRAPH_IMAGE_LAYOUT = `${MOUNTS.graphImage}/layout`;
 
 /** The reporter reads the wrapper's exit codes, heartbeat and output here. */
 export const STATE_DIR = `${MOUNTS.workspace}/.hubmirror`;

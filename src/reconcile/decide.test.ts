@@ -114,6 +114,7 @@ function observed(extra: Partial<Omit<Observed, "answers">> & Given = {}): Obser
     referenced: { secrets: new Map([["push", pushSecret]]), configMaps: new Map() },
     jobs: [],
     fleet: [],
+    pods: [],
     resultConfigMaps: new Map(),
     ...rest,
     answers: answersOf({

@@ -10,7 +10,7 @@
  *
  * Types only: both sides import this module, neither imports the other's implementation.
  */
-import type { KubernetesObject, V1ConfigMap, V1Job } from "@kubernetes/client-node";
+import type { KubernetesObject, V1ConfigMap, V1Job, V1Pod } from "@kubernetes/client-node";
 import type { MirrorJobStatus } from "../api/status.ts";
 import type { KindInfo } from "../apply/kinds.ts";
 import type { ApplyOutcome, LiveState } from "../apply/live.ts";
@@ -237,6 +237,11 @@ export interface Observed {
   readonly jobs: readonly V1Job[];
   /** The MirrorJob's prune Jobs (oc-mirror delete), kept apart from its runs. */
   readonly pruneJobs?: readonly V1Job[];
+  /**
+   * The pods of those Jobs (their container statuses say what the kubelet saw: a container
+   * OOMKilled, which the reporter in the same pod can only guess at).
+   */
+  readonly pods: readonly V1Pod[];
   /** Result ConfigMaps of runs, by name. */
   readonly resultConfigMaps: ReadonlyMap<string, V1ConfigMap>;
   /** The other MirrorJobs whose changes wait to be applied or roll out (from the cache). */

@@ -3,9 +3,9 @@
  * finished run read from its sealed result, the images a run should have put into the
  * registry, and which finished runs the history limits expire. Pure.
  */
-import type { V1ConfigMap, V1Job } from "@kubernetes/client-node";
+import type { V1ConfigMap, V1Container, V1ContainerStatus, V1Job, V1Pod } from "@kubernetes/client-node";
 import type { Run } from "../api/status.ts";
-import { LABELS } from "../job/names.ts";
+import { LABELS, ownerName } from "../job/names.ts";
 import { parseReference } from "../registry/reference.ts";
 import type { ExpectedImage } from "../registry/verify.ts";
 import { readResultConfigMap, type ReadResult, type RunResult } from "../report/result.ts";
@@ -70,12 +70,67 @@ function describeCategories(result: RunResult): string {
     .join(", ");
 }
 
-/** A finished run, from its Job and its (sealed) result ConfigMap, and the Event that says so. */
+/** The container of a run's Job that runs oc-mirror (src/job/builders.ts). */
+const OC_MIRROR_CONTAINER = "oc-mirror";
+
+/** A container of a run's pod that the kubelet reports killed for exceeding its memory limit. */
+export interface OomKill {
+  readonly pod: string;
+  readonly container: string;
+  /** Its memory limit, as the pod spec says (e.g. `64Mi`). */
+  readonly limit?: string;
+}
+
+/** The pods of `job` among `pods` (by their controller owner reference). */
+export function podsOfJob(pods: readonly V1Pod[], job: V1Job | undefined): V1Pod[] {
+  const name = job?.metadata?.name;
+  return name === undefined ? [] : pods.filter((p) => ownerName(p, "Job") === name);
+}
+
+/**
+ * Containers (init containers included) the kubelet reports `OOMKilled`, now or before a
+ * restart, from the pods' container statuses.
+ */
+export function oomKills(pods: readonly V1Pod[]): OomKill[] {
+  return pods.flatMap((pod) => {
+    const specs: readonly V1Container[] = [
+      ...(pod.spec?.initContainers ?? []),
+      ...(pod.spec?.containers ?? []),
+    ];
+    const statuses: readonly V1ContainerStatus[] = [
+      ...(pod.status?.initContainerStatuses ?? []),
+      ...(pod.status?.containerStatuses ?? []),
+    ];
+    return statuses.flatMap((s): OomKill[] => {
+      const killed = [s.state?.terminated, s.lastState?.terminated].some((t) => t?.reason === "OOMKilled");
+      if (!killed) return [];
+      const limit = specs.find((c) => c.name === s.name)?.resources?.limits?.memory;
+      return [{ pod: pod.metadata?.name ?? "", container: s.name, ...(limit !== undefined && { limit }) }];
+    });
+  });
+}
+
+/** What an OOM kill means for the user, and what to do. */
+function describeOomKill(kill: OomKill): string {
+  const limit = kill.limit !== undefined ? ` of ${kill.limit}` : "";
+  const what = `container ${kill.container} of pod ${kill.pod} was OOMKilled: it exceeded its memory limit${limit}`;
+  return kill.container === OC_MIRROR_CONTAINER
+    ? `${what}. Raise spec.mirror.resources.limits.memory, then change spec.runRequest to run again`
+    : `${what}, which the operator sets; please report it`;
+}
+
+/**
+ * A finished run, from its Job, its (sealed) result ConfigMap and its pods, and the Event that
+ * says so. A run that did not succeed while a container of its pods was OOMKilled is a crash
+ * that says which container and what to raise: the reporter only sees oc-mirror end by
+ * SIGKILL (or, when the whole container was killed, its heartbeat stop).
+ */
 export function finishRun(
   run: Run,
   job: V1Job | undefined,
   cm: V1ConfigMap | undefined,
   now: Date,
+  pods: readonly V1Pod[] = [],
 ): { run: Run; event: EventSpec } {
   const finishedAt =
     job?.status?.completionTime ??
@@ -99,6 +154,27 @@ export function finishRun(
   }
   const read = readResultConfigMap(cm);
   const result = read.result;
+  const killed = oomKills(podsOfJob(pods, job));
+  const oomKilled = killed[0];
+  if (
+    oomKilled !== undefined &&
+    (result === undefined || result.exit.outcome === "failure" || result.exit.outcome === "crash")
+  ) {
+    const also =
+      killed.length > 1 ? ` (${killed.length - 1} more OOMKilled container(s) in the run's pods)` : "";
+    const message = `run ${run.id} crashed: ${describeOomKill(oomKilled)}${also}`;
+    const record: Run =
+      result === undefined
+        ? base
+        : {
+            ...base,
+            ...(result.exit.code !== null && { exitCode: result.exit.code }),
+            failedCategories: result.exit.failedCategories,
+            images: result.images,
+            failedImages: result.failedImages,
+          };
+    return ended("Crashed", record, "Warning", "RunCrashed", message);
+  }
   if (result === undefined) {
     const why =
       read.problems.length > 0

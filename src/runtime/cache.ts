@@ -106,6 +106,11 @@ export function mirrorJobIndexKey(namespace: string, mirrorJob: string): string 
   return `${namespace}/${mirrorJob}`;
 }
 
+/** Index key of the Job that owns a pod (the pods Store's index). */
+export function jobIndexKey(namespace: string, job: string): string {
+  return mirrorJobIndexKey(namespace, job);
+}
+
 export function secretRefKey(namespace: string, name: string): string {
   return `secret:${namespace}/${name}`;
 }

@@ -34,6 +34,7 @@ import {
   ACTIVE_ROLLOUT_KEY,
   configMapRefKey,
   ControllerCache,
+  jobIndexKey,
   mirrorJobIndexKey,
   secretRefKey,
   type CacheListener,
@@ -314,7 +315,10 @@ export class MirrorJobController {
     }
   }
 
-  /** The MirrorJob's world from the cache: its run Jobs and ConfigMaps, and what it references. */
+  /**
+   * The MirrorJob's world from the cache: its run Jobs, their pods and the run ConfigMaps, and
+   * what it references.
+   */
   private observe(mj: MirrorJob): Omit<Observed, "now" | "answers"> {
     const namespace = mj.metadata.namespace ?? "";
     const owner = mirrorJobIndexKey(namespace, mj.metadata.name);
@@ -341,6 +345,8 @@ export class MirrorJobController {
       fleet,
       jobs: jobs.filter((j) => !isPruneObject(j)),
       pruneJobs: jobs.filter(isPruneObject),
+      // Pods are indexed by their Job (`namespace/job`).
+      pods: jobs.flatMap((j) => this.cache.pods.byIndex(jobIndexKey(namespace, j.metadata?.name ?? ""))),
       resultConfigMaps: new Map(
         this.cache.configMaps.byIndex(owner).map((c): [string, V1ConfigMap] => [c.metadata?.name ?? "", c]),
       ),

@@ -3,7 +3,8 @@
  * - the local development stack with `--check`: its own control plane, offline upstream and
  *   target registry, the sample MirrorJob (a release range with its update graph, an operator
  *   package and three additional images) run to its end by the real oc-mirror, what the target
- *   holds and the objects applied printed, everything stopped and removed;
+ *   holds and the objects applied printed, everything stopped and removed; once with the test
+ *   pod runner (`--pod-runner`), once on a real node (the default where it can run);
  * - cluster mode against the shared test control plane: the CRD found, the manager started,
  *   and stopped cleanly by SIGTERM. A Lease held by someone else keeps it on standby, so it
  *   never reconciles the other tests' MirrorJobs.
@@ -15,6 +16,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { CoordinationV1Api, V1MicroTime } from "@kubernetes/client-node";
 import { describe, expect, inject, it } from "vitest";
 import { ocMirrorBinary, ocMirrorPins, repoRoot } from "../../devkit/binaries.ts";
+import { realNodeProblem } from "../../devkit/stack.ts";
 import { adminKubeConfig, useNamespace, waitFor } from "../harness/kube.ts";
 
 const DEV_STACK = join(repoRoot, "hack/dev-stack.ts");
@@ -85,10 +87,11 @@ describe("npm start without a cluster: the local development stack", () => {
     // The default line: the operator's (HUBMIRROR_OC_MIRROR_LINE unset), built by hack/setup.sh.
     const env = cleanEnv({});
     delete env.HUBMIRROR_OC_MIRROR_LINE;
-    const run = runDevStack(["--check"], env);
+    const run = runDevStack(["--check", "--pod-runner"], env);
     const code = await exitWithin(run, 200_000);
     const output = run.output();
     expect(code, output).toBe(0);
+    expect(output).toContain("the Jobs' pods run on the test pod runner, not a real node (--pod-runner)");
 
     // oc-mirror is the real binary, and the output says so (and who plays the kubelet).
     const pin = ocMirrorPins().pins.find((p) => p.line === "4.20");
@@ -233,6 +236,52 @@ describe("npm start without a cluster: the local development stack", () => {
     while (processesMentioning(dir).length > 0 && Date.now() < deadline) await sleep(200);
     expect(processesMentioning(dir)).toEqual([]);
   }, 240_000);
+
+  it("runs the sample's pods on a real node where it can run, and says so", async () => {
+    // CI and this machine can run it (root, hack/setup.sh's packages and builds).
+    expect(realNodeProblem()).toBeUndefined();
+    const env = cleanEnv({});
+    delete env.HUBMIRROR_OC_MIRROR_LINE;
+    const run = runDevStack(["--check"], env);
+    const code = await exitWithin(run, 400_000);
+    const output = run.output();
+    expect(code, output).toBe(0);
+    expect(output).toContain(
+      "the Jobs' pods run on a real node (kubelet and containerd; --pod-runner for the test pod runner)",
+    );
+    expect(output).not.toMatch(/test pod runner \(devkit\/pod-runner\.ts\)/);
+    expect(output).toMatch(
+      /The Jobs' pods run on the real node \(devkit\/node\.ts\): kube-scheduler places them/,
+    );
+    expect(output).toMatch(
+      /oc-mirror in 10\.244\.0\.1:5000\/hubmirror\/oc-mirror:v4\.20\.\S+ \(that binary\)/,
+    );
+    expect(output).toMatch(/the others in 10\.244\.0\.1:5000\/hubmirror\/hub-mirror-operator:test-\w+ /);
+    // The upstream and the target on the host's end of the node's host link, not 127.0.0.1.
+    expect(output).toMatch(/into 10\.245\.\d+\.\d+:\d+\/mirror, apply\.mode Auto/);
+    expect(output).toContain("the sample MirrorJob hub-mirror-operator/ocp-4-19 ended: Succeeded");
+    // oc-mirror's output read from the kubelet (kubectl logs), not from a file of the runner's.
+    expect(output).toMatch(/here kubectl -n hub-mirror-operator logs ocp-4-19-[0-9a-f]+-\w+ -c reporter\):/);
+    expect(output).toMatch(/^ {3}✓ {2}10 \/ 10 release images mirrored successfully$/m);
+    expect(output).toMatch(/^ {3}✓ {2}7 \/ 7 operator images mirrored successfully$/m);
+    expect(output).toMatch(/^ {3}✓ {2}3 \/ 3 additional images mirrored successfully$/m);
+    expect(output).toContain(
+      "19 of 19 images present; 18 compared with the source: all the source's digests",
+    );
+    expect(output).not.toMatch(/MISSING|DIFFERS|NOT FOUND|NOT APPLIED/);
+    expect(output).toMatch(/Applied=True: run [0-9a-f]+: 10 objects on the cluster:/);
+    expect(output).not.toMatch(/"auths?"\s*:/);
+    expect(output).not.toMatch(/bWlycm9yO|cmVhZGVyO/);
+
+    const dir = /files in (\S*hubmirror-dev-\w+)/.exec(output)?.[1] ?? "";
+    expect(dir).not.toBe("");
+    expect(output).toContain(`stopped; removed ${dir}`);
+    expect(existsSync(dir)).toBe(false);
+    // The node's processes (containerd, kubelet, the containers) name the stack's folder.
+    const deadline = Date.now() + 10_000;
+    while (processesMentioning(dir).length > 0 && Date.now() < deadline) await sleep(200);
+    expect(processesMentioning(dir)).toEqual([]);
+  }, 480_000);
 });
 
 describe("npm start with a cluster configured: the manager", () => {

@@ -167,6 +167,7 @@ function observed(cm: V1ConfigMap | undefined, given: Given = {}): Observed {
       configMaps: new Map(),
     },
     jobs: [],
+    pods: [],
     resultConfigMaps: new Map(cm ? [[cm.metadata?.name ?? "", cm]] : []),
     fleet: [],
     answers: answersOf(given),

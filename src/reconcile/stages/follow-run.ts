@@ -50,7 +50,7 @@ export function followRun(d: Draft): Decision | undefined {
       query: { kind: "sealRun", runId: current.id, resultName: names.result, roleName: names.role },
     });
   }
-  const finished = finishRun(current, job, sealed.result, d.now);
+  const finished = finishRun(current, job, sealed.result, d.now, observed.pods);
   d.status.lastRun = finished.run;
   if (finished.run.result === "Succeeded") d.status.lastSuccessfulRun = finished.run;
   delete d.status.currentRun;

@@ -236,6 +236,7 @@ class World {
       referenced: { secrets: new Map([["push", push]]), configMaps: new Map() },
       jobs: [],
       fleet: [],
+      pods: [],
       pruneJobs: [...this.pruneJobs.values()],
       resultConfigMaps: new Map(this.configMaps),
       answers: {},

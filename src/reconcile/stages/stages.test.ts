@@ -3,7 +3,7 @@
  * on the draft for the stages after it. (decide.test.ts and apply.test.ts follow whole
  * decisions through the stages.)
  */
-import type { V1ConfigMap, V1Job, V1Secret } from "@kubernetes/client-node";
+import type { V1ConfigMap, V1Job, V1Pod, V1Secret } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import type { MirrorJobStatus, Run } from "../../api/status.ts";
 import { validateMirrorJob, type MirrorJob } from "../../api/validation.ts";
@@ -77,7 +77,13 @@ function mirrorJob(
 
 function draft(
   mj: MirrorJob,
-  world: { jobs?: V1Job[]; configMaps?: V1ConfigMap[]; answers?: Answers; secrets?: V1Secret[] } = {},
+  world: {
+    jobs?: V1Job[];
+    pods?: V1Pod[];
+    configMaps?: V1ConfigMap[];
+    answers?: Answers;
+    secrets?: V1Secret[];
+  } = {},
 ): Draft {
   return new Draft(
     mj,
@@ -88,6 +94,7 @@ function draft(
         configMaps: new Map(),
       },
       jobs: world.jobs ?? [],
+      pods: world.pods ?? [],
       resultConfigMaps: new Map((world.configMaps ?? []).map((c) => [c.metadata?.name ?? "", c])),
       fleet: [],
       answers: world.answers ?? {},
@@ -194,6 +201,39 @@ describe("stage follow run", () => {
     expect(d.status.currentRun).toBeUndefined();
     expect(d.status.lastRun?.result).toBe("Crashed");
     expect(d.condition("Mirrored")).toMatchObject({ status: "False", reason: "RunCrashed" });
+  });
+  it("says which container of the run's pods was OOMKilled, from the pods it observes", () => {
+    const pod: V1Pod = {
+      metadata: {
+        name: "mj-r1-x",
+        ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name: "mj-r1", uid: "j", controller: true }],
+      },
+      spec: { containers: [{ name: "oc-mirror", resources: { limits: { memory: "96Mi" } } }] },
+      status: {
+        containerStatuses: [
+          {
+            name: "oc-mirror",
+            image: "i",
+            imageID: "",
+            ready: false,
+            restartCount: 0,
+            state: { terminated: { exitCode: 137, reason: "OOMKilled" } },
+          },
+        ],
+      },
+    };
+    const d = draft(mirrorJob({}, { currentRun: run }), {
+      jobs: [job("Failed")],
+      pods: [pod],
+      answers: { sealRun: { kind: "sealRun", runId: "r1", result: undefined } },
+    });
+    expect(followRun(d)).toBeUndefined();
+    expect(d.status.lastRun?.result).toBe("Crashed");
+    expect(d.condition("Mirrored")?.message).toBe(
+      "run r1 crashed: container oc-mirror of pod mj-r1-x was OOMKilled: it exceeded its memory limit of 96Mi. " +
+        "Raise spec.mirror.resources.limits.memory, then change spec.runRequest to run again",
+    );
+    expect(d.decision({ kind: "awaitChange" }).events.map((e) => e.reason)).toEqual(["RunCrashed"]);
   });
 });
 
