@@ -59,8 +59,12 @@ describe("drainHold", () => {
     expect(hold).toMatchObject({ hold: true, reason: "BatchingDrainChanges", untilMs: 10_000 });
     expect(drainHold([], fleet, now, new Date(now.getTime() + 10_000), window)).toEqual({ hold: false });
   });
-  it("lets a change go at once with no window and nothing else going on (also without the MachineConfigPool API)", () => {
-    expect(drainHold(undefined, [], now, now, 0)).toEqual({ hold: false });
+  it("lets a change go at once with no window and nothing else going on", () => {
+    expect(drainHold([], [], now, now, 0)).toEqual({ hold: false });
+  });
+  it("holds nothing on a cluster without the MachineConfigPool API (no node drains there)", () => {
+    const fleet = [{ namespace: "a", name: "first", state: "RollingOut" as const, drains: true }];
+    expect(drainHold(undefined, fleet, now, now, window)).toEqual({ hold: false });
   });
 });
 

@@ -82,7 +82,9 @@ export function drainHold(
   now: Date,
   batchWindowMs: number,
 ): Hold {
-  const busy = (pools ?? []).filter((p) => poolState(p) !== "Updated");
+  // Without the MachineConfigPool API (no Machine Config Operator) no node drains: nothing to wait for.
+  if (pools === undefined) return { hold: false };
+  const busy = pools.filter((p) => poolState(p) !== "Updated");
   if (busy.length > 0) {
     return {
       hold: true,
