@@ -36,7 +36,7 @@ const USAGE = `usage: node hack/dev-stack.ts [--local | --cluster] [--check] [--
                even where a real node can run (by default: a real node where it can run,
                that is as root with hack/setup.sh's packages and builds; it says which)
 
-environment: HUBMIRROR_* (the manager's settings, see README; HUBMIRROR_OC_MIRROR_LINE picks
+environment: HUBMIRROR_* (the manager's settings, see docs/operations.md; HUBMIRROR_OC_MIRROR_LINE picks
   the oc-mirror line the local stack's Jobs run), and HUBMIRROR_OC_MIRROR (an oc-mirror binary
   of your own for the default line, instead of the one hack/setup.sh builds)
 `;

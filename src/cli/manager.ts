@@ -46,7 +46,7 @@ const configSchema = z.object({
 });
 export type ManagerConfig = z.output<typeof configSchema>;
 
-/** Reads the manager's configuration from HUBMIRROR_* variables (see README). */
+/** Reads the manager's configuration from HUBMIRROR_* variables (see docs/operations.md). */
 export function configFromEnv(env: NodeJS.ProcessEnv): ManagerConfig {
   const int = (name: string, fallback: number) => (env[name] !== undefined ? Number(env[name]) : fallback);
   const namespace = env.HUBMIRROR_NAMESPACE ?? env.POD_NAMESPACE ?? podNamespace() ?? "hub-mirror-operator";
