@@ -164,7 +164,9 @@ function terminated(
     state: {
       terminated: {
         exitCode,
-        reason: signal === "SIGKILL" ? "OOMKilled" : exitCode === 0 ? "Completed" : "Error",
+        // A kubelet says OOMKilled only when the kernel's OOM killer ended the container; the
+        // pod runner has no memory limits, so a SIGKILL here is a kill from outside: Error, 137.
+        reason: signal === null && exitCode === 0 ? "Completed" : "Error",
         startedAt,
         finishedAt,
       },

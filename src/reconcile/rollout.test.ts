@@ -55,16 +55,18 @@ describe("drainHold", () => {
     const fleet = [
       { namespace: "a", name: "first", state: "Waiting" as const, drains: true, waitingSince: ago(20_000) },
     ];
-    const hold = drainHold([], fleet, now, now, window);
+    const pools = [pool("worker", "Updated")];
+    const hold = drainHold(pools, fleet, now, now, window);
     expect(hold).toMatchObject({ hold: true, reason: "BatchingDrainChanges", untilMs: 10_000 });
-    expect(drainHold([], fleet, now, new Date(now.getTime() + 10_000), window)).toEqual({ hold: false });
+    expect(drainHold(pools, fleet, now, new Date(now.getTime() + 10_000), window)).toEqual({ hold: false });
   });
   it("lets a change go at once with no window and nothing else going on", () => {
-    expect(drainHold([], [], now, now, 0)).toEqual({ hold: false });
+    expect(drainHold([pool("worker", "Updated")], [], now, now, 0)).toEqual({ hold: false });
   });
-  it("holds nothing on a cluster without the MachineConfigPool API (no node drains there)", () => {
+  it("holds nothing on a cluster without MachineConfigPools (no node drains there)", () => {
     const fleet = [{ namespace: "a", name: "first", state: "RollingOut" as const, drains: true }];
     expect(drainHold(undefined, fleet, now, now, window)).toEqual({ hold: false });
+    expect(drainHold([], fleet, now, now, window)).toEqual({ hold: false });
   });
 });
 

@@ -82,8 +82,9 @@ export function drainHold(
   now: Date,
   batchWindowMs: number,
 ): Hold {
-  // Without the MachineConfigPool API (no Machine Config Operator) no node drains: nothing to wait for.
-  if (pools === undefined) return { hold: false };
+  // Without MachineConfigPools (no Machine Config Operator, or its API and no pool) no node
+  // drains: nothing to wait for, and nothing to batch.
+  if (pools === undefined || pools.length === 0) return { hold: false };
   const busy = pools.filter((p) => poolState(p) !== "Updated");
   if (busy.length > 0) {
     return {
