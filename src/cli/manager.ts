@@ -13,6 +13,7 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import { createOperatorMetrics, type OperatorMetrics } from "../metrics/registry.ts";
 import { MirrorJobController } from "../runtime/controller.ts";
+import { DEFAULT_RUN_LIMITS } from "../runtime/run-slots.ts";
 import { startHealthServer, type HealthServer } from "../runtime/health.ts";
 import { startLeaderElection, type LeaderElector } from "../runtime/leader-election.ts";
 
@@ -40,6 +41,8 @@ const configSchema = z.object({
   storageClassName: z.string().min(1).optional(),
   heartbeatTimeoutSeconds: z.number().int().min(5),
   workers: z.number().int().min(1).max(32),
+  maxRuns: z.number().int().min(1).max(10_000),
+  maxRunsPerRegistry: z.number().int().min(1).max(10_000),
   watchNamespaces: z.array(namespaceName),
   applyNamespaces: z.array(namespaceName),
 });
@@ -71,6 +74,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ManagerConfig {
     storageClassName: env.HUBMIRROR_STORAGE_CLASS,
     heartbeatTimeoutSeconds: int("HUBMIRROR_HEARTBEAT_TIMEOUT_SECONDS", 120),
     workers: int("HUBMIRROR_WORKERS", 2),
+    maxRuns: int("HUBMIRROR_MAX_RUNS", DEFAULT_RUN_LIMITS.maxRuns),
+    maxRunsPerRegistry: int("HUBMIRROR_MAX_RUNS_PER_REGISTRY", DEFAULT_RUN_LIMITS.maxRunsPerRegistry),
   });
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
@@ -89,12 +94,16 @@ export interface Manager {
 }
 
 export async function runManager(config: ManagerConfig, kc: KubeConfig, logger: Logger): Promise<Manager> {
-  const metrics: OperatorMetrics = createOperatorMetrics({ mirrorJobs: () => controller.mirrorJobs() });
+  const metrics: OperatorMetrics = createOperatorMetrics({
+    mirrorJobs: () => controller.mirrorJobs(),
+    runs: () => (leading && controller.synced() ? controller.slots.counts() : undefined),
+  });
   const controller: MirrorJobController = new MirrorJobController({
     logger,
     shell: new KubeShell(kc, config.identity),
     watch: (cache, listener) => startWatches(kc, logger, config.watchNamespaces, cache, listener),
     workers: config.workers,
+    runLimits: { maxRuns: config.maxRuns, maxRunsPerRegistry: config.maxRunsPerRegistry },
     queueObserver: metrics.controller.queueObserver(),
     onReconciled: (result, seconds) => {
       metrics.controller.reconciled(result, seconds);

@@ -69,7 +69,7 @@ const finished: MirrorJobStatus = {
 describe("mirrorJobSamples", () => {
   it("reads phase, last run, last success, verification, preflight and a pending change", () => {
     const s = mirrorJobSamples(mj(finished));
-    expect(s.phase).toHaveLength(9);
+    expect(s.phase).toHaveLength(10);
     expect(value(s.phase, { phase: "Failed" })).toBe(1);
     expect(s.phase.filter((x) => x.value === 1)).toHaveLength(1);
     expect(s.lastRunResult.map((x) => [x.labels.result, x.value])).toEqual([

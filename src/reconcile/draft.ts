@@ -55,7 +55,9 @@ export class Draft {
     this.settings = settings;
     this.now = observed.now;
     this.generation = mj.metadata.generation ?? 0;
-    this.status = { ...mj.status, observedGeneration: this.generation };
+    // A run waits for a slot only as long as a decision says so (start run sets it again).
+    const { queued: _, ...stored } = mj.status ?? {};
+    this.status = { ...stored, observedGeneration: this.generation };
     this.conditions = [...(mj.status?.conditions ?? [])];
     this.line = mj.spec.mirror.line ?? settings.defaultOcMirrorLine;
   }

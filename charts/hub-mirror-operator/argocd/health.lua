@@ -4,7 +4,8 @@
 -- no math, no goto). Follows kstatus, then the MirrorJob's own states:
 --   status missing / being deleted / observedGeneration behind  -> Progressing
 --   Stalled=True (invalid spec, failed preflight)               -> Degraded
---   Reconciling=True (a run or its verification in progress)   -> Progressing
+--   Reconciling=True (a run, its verification, or a due run
+--   waiting for a run slot: phase Queued)                       -> Progressing
 --   status.pendingChange (waits for spec.apply.approvedChange)  -> Suspended
 --   spec.suspend / phase Suspended                              -> Suspended
 --   Ready=True                                                  -> Healthy

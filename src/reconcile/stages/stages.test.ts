@@ -24,7 +24,7 @@ import { cleanup } from "./cleanup.ts";
 import { followRun, RUN_POLL_MS } from "./follow-run.ts";
 import { resolveInputs } from "./resolve-inputs.ts";
 import { schedule } from "./schedule.ts";
-import { startRun } from "./start-run.ts";
+import { QUEUED_RECHECK_MS, startRun } from "./start-run.ts";
 import { validateSpec } from "./validate-spec.ts";
 import { verify } from "./verify.ts";
 
@@ -280,8 +280,10 @@ describe("stage schedule", () => {
 });
 
 describe("stage start run", () => {
-  function due(answers: Answers = {}): Draft {
-    const d = resolved(mirrorJob(), answers);
+  const granted: Answers = { runSlot: { kind: "runSlot", slot: { granted: true } } };
+  /** A due run's draft, with a run slot granted unless `answers` says otherwise. */
+  function due(answers: Answers = {}, slot: Answers = granted): Draft {
+    const d = resolved(mirrorJob(), { ...slot, ...answers });
     schedule(d);
     return d;
   }
@@ -295,6 +297,68 @@ describe("stage start run", () => {
     expect(started.status.currentRun?.id).toBe(runId);
     expect(started.next).toEqual(after(RUN_POLL_MS));
     expect(started.events.map((e) => e.reason)).toEqual(["RunStarted"]);
+  });
+  it("asks for a run slot first, for its registry, waiting since now", () => {
+    expect(startRun(due({}, {})).query).toEqual({
+      kind: "runSlot",
+      registry: "reg.example.com",
+      since: now.toISOString(),
+    });
+  });
+  const full: Answers = {
+    runSlot: {
+      kind: "runSlot",
+      slot: { granted: false, limit: "registry", max: 5, inProgress: 5, ahead: 3 },
+    },
+  };
+  it("waits without a slot: phase Queued, status.queued, Reconciling RunQueued, one Event, no registry check", () => {
+    const d = startRun(due(full));
+    expect(d.query).toBeUndefined();
+    expect(d.next).toEqual(after(QUEUED_RECHECK_MS));
+    expect(d.status.phase).toBe("Queued");
+    expect(d.status.queued).toEqual({ trigger: "Created", since: now.toISOString() });
+    const reconciling = d.status.conditions?.find((c) => c.type === "Reconciling");
+    expect(reconciling).toMatchObject({ status: "True", reason: "RunQueued" });
+    expect(reconciling?.message).toContain("at most 5 runs at once to reg.example.com");
+    expect(d.events.map((e) => [e.reason, e.note])).toEqual([
+      ["RunQueued", `${reconciling?.message ?? ""}: 5 in progress, 3 waiting ahead of this one`],
+    ]);
+  });
+  it("keeps its place while it waits: the stored since, the same message, no second Event", () => {
+    const first = startRun(due(full));
+    const stored = mirrorJob(
+      {},
+      { ...first.status, queued: { trigger: "Created", since: "2026-11-27T11:30:00Z" } },
+    );
+    const d = resolved(stored, { ...full });
+    schedule(d);
+    const again = startRun(d);
+    expect(again.status.queued?.since).toBe("2026-11-27T11:30:00Z");
+    expect(again.events).toEqual([]);
+    expect(again.status.conditions).toEqual(first.status.conditions);
+    // And asks for its slot with the time it has waited since.
+    const asking = resolved(stored, {});
+    schedule(asking);
+    expect(startRun(asking).query).toMatchObject({ kind: "runSlot", since: "2026-11-27T11:30:00Z" });
+  });
+  it("a run that got its slot no longer waits", () => {
+    const stored = mirrorJob({}, { queued: { trigger: "Created", since: "2026-11-27T11:30:00Z" } });
+    const d = resolved(stored, {
+      runSlot: { kind: "runSlot", slot: { granted: true } },
+      checkRegistry: { kind: "checkRegistry", result: { ok: true } },
+    });
+    schedule(d);
+    const ensure = startRun(d).query;
+    expect(ensure?.kind).toBe("ensure");
+    expect(d.status.queued).toBeUndefined();
+  });
+  it("a waiting run that is no longer due (suspended) no longer waits", () => {
+    const d = resolved(
+      mirrorJob({ suspend: true }, { queued: { trigger: "Created", since: "2026-11-27T11:30:00Z" } }),
+    );
+    const decided = schedule(d);
+    expect(decided?.status.queued).toBeUndefined();
+    expect(decided?.status.phase).toBe("Suspended");
   });
   it("backs off a registry that refuses the credentials", () => {
     const d = startRun(
