@@ -440,12 +440,16 @@ export class MirrorJobController {
   private async recordEvents(item: string, mjKey: MirrorJobKey, events: readonly EventSpec[]): Promise<void> {
     const unconfirmed = this.unconfirmedEvents.get(item);
     this.unconfirmedEvents.delete(item);
-    for (const event of events) {
-      if (unconfirmed?.has(eventFingerprint(event)) === true) continue;
-      await this.shell.recordEvent(mjKey, event).catch((err: unknown) => {
-        this.log.warn({ key: item, reason: event.reason, err: describeError(err) }, "event not recorded");
-      });
-    }
+    // At once: each Event is its own object, and none waits for another.
+    await Promise.all(
+      events
+        .filter((event) => unconfirmed?.has(eventFingerprint(event)) !== true)
+        .map((event) =>
+          this.shell.recordEvent(mjKey, event).catch((err: unknown) => {
+            this.log.warn({ key: item, reason: event.reason, err: describeError(err) }, "event not recorded");
+          }),
+        ),
+    );
   }
 
   /** An invalid stored object (only possible under an older schema): say so and stop. */
