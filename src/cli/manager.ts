@@ -16,6 +16,7 @@ import { MirrorJobController } from "../runtime/controller.ts";
 import { DEFAULT_RUN_LIMITS } from "../runtime/run-slots.ts";
 import { startHealthServer, type HealthServer } from "../runtime/health.ts";
 import { startLeaderElection, type LeaderElector } from "../runtime/leader-election.ts";
+import { shareConnections } from "../runtime/kube-connections.ts";
 
 const SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
@@ -94,6 +95,8 @@ export interface Manager {
 }
 
 export async function runManager(config: ManagerConfig, kc: KubeConfig, logger: Logger): Promise<Manager> {
+  // One connection pool for every request and watch (client-node makes one per request).
+  shareConnections(kc);
   const metrics: OperatorMetrics = createOperatorMetrics({
     mirrorJobs: () => controller.mirrorJobs(),
     runs: () => (leading && controller.synced() ? controller.slots.counts() : undefined),
