@@ -7,7 +7,7 @@
  * writes the smallest valid workspace of one additional image, and the reporter's real code
  * reads it (devkit/pod-runner.ts). So the numbers measure the operator, not oc-mirror.
  *
- *   node bench/scale.ts [--sizes 100,1000] [--idle-seconds 300] [--entry dist|src] [--write]
+ *   node bench/scale.ts [--sizes 100,1000] [--idle-seconds 300] [--entry dist|src] [--operator-env NAME=VALUE] [--write]
  *   npm run bench:scale            # builds dist/ first, then the full run, written into BENCHMARKS.md
  *
  * For each size N, on a fresh control plane and a fresh operator:
@@ -75,6 +75,7 @@ const { values: args } = parseArgs({
     operator: { type: "string" },
     "default-limits": { type: "boolean", default: false },
     workers: { type: "string" },
+    "operator-env": { type: "string", multiple: true, default: [] },
     "pod-concurrency": { type: "string", default: "64" },
     "timeout-minutes": { type: "string", default: "30" },
     write: { type: "boolean", default: false },
@@ -91,6 +92,14 @@ const POD_CONCURRENCY = Number(args["pod-concurrency"]);
 const OPERATOR_USER = "hub-mirror-operator";
 const OPERATOR_NAMESPACE = "hub-mirror-operator";
 const PER_NAMESPACE = 100;
+/** More environment for the operator's process (`--operator-env NAME=VALUE`, repeatable). */
+const operatorEnv = Object.fromEntries(
+  args["operator-env"].map((pair) => {
+    const at = pair.indexOf("=");
+    if (at <= 0) throw new Error(`--operator-env ${pair}: expected NAME=VALUE`);
+    return [pair.slice(0, at), pair.slice(at + 1)];
+  }),
+);
 const SOURCE_IMAGE = "registry.example.com/bench/app:1";
 const started = Date.now();
 if (SIZES.some((n) => !(n > 0)) || !(IDLE_MS >= 0))
@@ -420,6 +429,7 @@ async function runSize(n: number, root: string): Promise<SizeResult> {
         HUBMIRROR_BENCH_PROBE: probeFile,
         ...limits,
         ...(args.workers !== undefined && { HUBMIRROR_WORKERS: args.workers }),
+        ...operatorEnv,
       },
     });
     const op = { process: proc, port, probeFile };
