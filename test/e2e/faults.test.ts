@@ -1,0 +1,491 @@
+/**
+ * The faults a hub sees (issue 16), on a control plane of this file's own (the API server is
+ * restarted and etcd compacted here, which must not disturb other files' tests), with the
+ * operator as a real child process (`node src/cli/main.ts manager`, killed with SIGKILL) and
+ * the dev kit's pod runner completing the runs (its benchmark stand-in for oc-mirror, so the
+ * runs take no time unless a test holds them at a gate).
+ *
+ * Each test asserts what the user sees (every MirrorJob Succeeded with Ready=True), that
+ * nothing is lost (every run finishes, objects created while the operator could not see them
+ * are picked up) and that nothing is duplicated (exactly one Job per run, as this file's own
+ * watch saw them), and that no MirrorJob's phase ever went backwards.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  ApiextensionsV1Api,
+  BatchV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  ListWatch,
+  PatchStrategy,
+  setHeaderOptions,
+  Watch,
+  type KubernetesObject,
+  type V1Job,
+} from "@kubernetes/client-node";
+import { request } from "undici";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { GROUP, PLURAL, VERSION } from "../../src/api/mirrorjob.ts";
+import type { MirrorJobStatus } from "../../src/api/status.ts";
+import { LABELS, MANAGER } from "../../src/job/names.ts";
+import { RegistryClient } from "../../src/registry/client.ts";
+import { repoRoot } from "../../devkit/binaries.ts";
+import { startControlPlane, type ControlPlane } from "../../devkit/control-plane.ts";
+import { installCrds, projectCrds } from "../../devkit/crds.ts";
+import { buildImage, pushImage } from "../../devkit/images.ts";
+import { startPodRunner, type PodRunner } from "../../devkit/pod-runner.ts";
+import { freePort } from "../../devkit/ports.ts";
+import { startProcess, waitFor, type ManagedProcess } from "../../devkit/processes.ts";
+import { startRegistry, type TestRegistry } from "../../devkit/registry.ts";
+import { dockerConfigJson } from "../../devkit/source-inputs.ts";
+
+const SOURCE_IMAGE = "registry.example.com/faults/app:1";
+const OPERATOR_NAMESPACE = "hub-mirror-operator";
+/** Phases in the order a run goes through them; a MirrorJob's phase never goes back. */
+const RANK: Readonly<Record<string, number>> = {
+  Pending: 0,
+  Queued: 0,
+  Preflight: 1,
+  Mirroring: 2,
+  Verifying: 3,
+  Applying: 4,
+  Succeeded: 5,
+};
+
+type MirrorJob = KubernetesObject & { status?: MirrorJobStatus };
+
+interface Seen {
+  readonly phases: string[];
+  readonly jobs: Set<string>;
+  last?: MirrorJob;
+}
+
+const dir = mkdtempSync(join(tmpdir(), "hubmirror-faults-"));
+let cp: ControlPlane;
+let registry: TestRegistry;
+let kc: KubeConfig;
+let runner: PodRunner;
+let operator: ManagedProcess | undefined;
+let operatorPort = 0;
+let generation = 0;
+const namespaces: string[] = [];
+/** Pods of these MirrorJobs wait (after they started running) until their gate opens. */
+const gates = new Map<string, { open: () => void; opened: Promise<void> }>();
+/** MirrorJobs whose pod is running and waits at its gate. */
+const held = new Set<string>();
+const seen = new Map<string, Seen>();
+const watches: ListWatch<KubernetesObject>[] = [];
+let watching = true;
+
+function gate(name: string) {
+  let open = () => {};
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  gates.set(name, { open, opened });
+}
+
+function track(key: string): Seen {
+  let s = seen.get(key);
+  if (s === undefined) seen.set(key, (s = { phases: [], jobs: new Set() }));
+  return s;
+}
+
+async function readyz(): Promise<boolean> {
+  try {
+    const res = await request(`http://127.0.0.1:${String(operatorPort)}/readyz`, { headersTimeout: 2_000 });
+    await res.body.dump();
+    return res.statusCode === 200;
+  } catch {
+    return false;
+  }
+}
+
+/** The operator as its own process; the same POD_NAME each time, as a container restarted in its pod. */
+async function startOperator(): Promise<ManagedProcess> {
+  generation++;
+  operatorPort = await freePort();
+  const proc = startProcess({
+    name: `hubmirror-harness-faults-operator-${String(generation)}`,
+    command: process.execPath,
+    args: ["src/cli/main.ts", "manager"],
+    cwd: repoRoot,
+    logFile: join(dir, "operator.log"),
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "",
+      KUBECONFIG: cp.kubeconfigFile,
+      POD_NAME: "faults-operator",
+      HUBMIRROR_NAMESPACE: OPERATOR_NAMESPACE,
+      HUBMIRROR_HEALTH_PORT: String(operatorPort),
+      HUBMIRROR_OPERATOR_IMAGE: "example.invalid/hub-mirror-operator:faults",
+      HUBMIRROR_LOG_LEVEL: "debug",
+      // Every run of a test at once (the limits are tested by the scale smoke run).
+      HUBMIRROR_MAX_RUNS: "50",
+      HUBMIRROR_MAX_RUNS_PER_REGISTRY: "50",
+    },
+  });
+  operator = proc;
+  await waitFor("the operator's /readyz", async () => ((await readyz()) ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 100,
+    process: proc,
+  });
+  return proc;
+}
+
+async function sigkill(proc: ManagedProcess): Promise<void> {
+  process.kill(proc.pid, "SIGKILL");
+  expect(await proc.exited).toBe("SIGKILL");
+}
+
+function operatorLog(): string {
+  try {
+    return readFileSync(join(dir, "operator.log"), "utf8");
+  } catch {
+    return "";
+  }
+}
+
+async function namespaceWithInputs(name: string): Promise<string> {
+  const core = kc.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name } } });
+  await core.createNamespacedSecret({
+    namespace: name,
+    body: {
+      metadata: { name: "push" },
+      type: "kubernetes.io/dockerconfigjson",
+      stringData: {
+        ".dockerconfigjson": dockerConfigJson(registry.host, registry.username, registry.password),
+      },
+    },
+  });
+  await core.createNamespacedConfigMap({
+    namespace: name,
+    body: { metadata: { name: "registry-ca" }, data: { "ca-bundle.crt": registry.caPem } },
+  });
+  namespaces.push(name);
+  return name;
+}
+
+async function createMirrorJobs(namespace: string, names: readonly string[]): Promise<void> {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  for (const name of names)
+    await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL,
+      namespace,
+      body: {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: "MirrorJob",
+        metadata: { name },
+        spec: {
+          imageSet: { inline: { mirror: { additionalImages: [{ name: SOURCE_IMAGE }] } } },
+          registry: {
+            url: `${registry.host}/mirror`,
+            pushSecretRef: { name: "push" },
+            caBundleRef: { name: "registry-ca" },
+          },
+          apply: { mode: "None" },
+        },
+      },
+    });
+}
+
+const names = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${String(i)}`);
+
+async function untilJobs(namespace: string, mjs: readonly string[]): Promise<void> {
+  await waitFor(
+    `a Job for each of ${mjs.join(", ")}`,
+    () => (mjs.every((mj) => track(`${namespace}/${mj}`).jobs.size > 0) ? true : undefined),
+    { timeoutMs: 60_000, intervalMs: 100 },
+  );
+}
+
+async function untilSucceeded(namespace: string, mjs: readonly string[], timeoutMs = 90_000): Promise<void> {
+  await waitFor(
+    `${mjs.join(", ")} Succeeded with Ready=True`,
+    () =>
+      mjs.every((mj) => {
+        const status = track(`${namespace}/${mj}`).last?.status;
+        return (
+          status?.phase === "Succeeded" &&
+          status.conditions?.find((c) => c.type === "Ready")?.status === "True"
+        );
+      })
+        ? true
+        : undefined,
+    { timeoutMs, intervalMs: 100 },
+  );
+}
+
+/** One Job per MirrorJob (one run each), the one its status names, and phases that only went forward. */
+async function expectOneRunEach(namespace: string, mjs: readonly string[]): Promise<void> {
+  const batch = kc.makeApiClient(BatchV1Api);
+  const onCluster = (await batch.listNamespacedJob({ namespace })).items;
+  for (const mj of mjs) {
+    const s = track(`${namespace}/${mj}`);
+    const status = s.last?.status;
+    expect(status?.phase, mj).toBe("Succeeded");
+    expect(status?.lastRun?.result, mj).toBe("Succeeded");
+    expect([...s.jobs], mj).toEqual([status?.lastRun?.jobName]);
+    expect(
+      onCluster
+        .filter((j) => j.metadata?.ownerReferences?.some((o) => o.name === mj))
+        .map((j) => j.metadata?.name),
+      mj,
+    ).toEqual([status?.lastRun?.jobName]);
+    const ranks = s.phases.map((p) => RANK[p] ?? -1);
+    expect(ranks, `${mj}: ${s.phases.join(" -> ")}`).toEqual([...ranks].sort((a, b) => a - b));
+    expect(ranks, `${mj}: ${s.phases.join(" -> ")}`).not.toContain(-1);
+  }
+}
+
+beforeAll(async () => {
+  cp = await startControlPlane(join(dir, "cluster"), {
+    controllerManagerArgs: ["--kube-api-qps=200", "--kube-api-burst=400"],
+  });
+  registry = await startRegistry(join(dir, "registry"));
+  kc = new KubeConfig();
+  kc.loadFromFile(cp.kubeconfigFile);
+  await installCrds(kc);
+  const client = new RegistryClient({
+    registry: registry.host,
+    credentials: { username: registry.username, password: registry.password },
+    caBundle: registry.caPem,
+  });
+  await pushImage(client, "mirror/faults/app", "1", await buildImage({ name: "faults-app" }));
+  await client.close();
+  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: OPERATOR_NAMESPACE } } });
+
+  // This file's own view of MirrorJobs and run Jobs, across API server restarts.
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const batch = kc.makeApiClient(BatchV1Api);
+  const mjWatch = new ListWatch<MirrorJob>(
+    `/apis/${GROUP}/${VERSION}/${PLURAL}`,
+    new Watch(kc),
+    async () =>
+      (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as {
+        items: MirrorJob[];
+        metadata: { resourceVersion: string };
+      },
+    false,
+  );
+  const onMirrorJob = (mj: MirrorJob) => {
+    const s = track(`${mj.metadata?.namespace ?? ""}/${mj.metadata?.name ?? ""}`);
+    s.last = mj;
+    const phase = mj.status?.phase;
+    if (phase !== undefined && s.phases.at(-1) !== phase) s.phases.push(phase);
+  };
+  mjWatch.on("add", onMirrorJob);
+  mjWatch.on("update", onMirrorJob);
+  const jobWatch = new ListWatch<V1Job>(
+    "/apis/batch/v1/jobs",
+    new Watch(kc),
+    () => batch.listJobForAllNamespaces({ labelSelector: `${LABELS.managedBy}=${MANAGER}` }),
+    false,
+    `${LABELS.managedBy}=${MANAGER}`,
+  );
+  const onJob = (job: V1Job) => {
+    const owner = job.metadata?.ownerReferences?.find((o) => o.kind === "MirrorJob")?.name;
+    if (owner !== undefined)
+      track(`${job.metadata?.namespace ?? ""}/${owner}`).jobs.add(job.metadata?.name ?? "");
+  };
+  jobWatch.on("add", onJob);
+  jobWatch.on("update", onJob);
+  for (const w of [mjWatch, jobWatch] as ListWatch<KubernetesObject>[]) {
+    w.on("error", () => {
+      if (watching) setTimeout(() => void w.start().catch(() => undefined), 500);
+    });
+    watches.push(w);
+  }
+  await mjWatch.start();
+  await jobWatch.start();
+
+  runner = startPodRunner({
+    kc,
+    root: join(dir, "pods"),
+    namespaces: () => namespaces,
+    discovery: "watch",
+    behaviour: (pod) => {
+      const mj = pod.metadata?.labels?.[LABELS.mirrorJob] ?? "";
+      return {
+        benchmark: {
+          images: [{ source: SOURCE_IMAGE, destination: `${registry.host}/mirror/faults/app:1` }],
+        },
+        beforeStart: () => {
+          const gate = gates.get(mj);
+          if (gate !== undefined) held.add(mj);
+          return gate?.opened;
+        },
+      };
+    },
+  });
+  await startOperator();
+}, 180_000);
+
+afterAll(async () => {
+  watching = false;
+  for (const w of watches) await w.stop();
+  await operator?.stop(10_000);
+  await runner.stop();
+  await registry.stop();
+  await cp.stop();
+  if (process.env.HUBMIRROR_KEEP_HARNESS === "1") console.log(`faults folder kept: ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
+}, 120_000);
+
+describe("faults", () => {
+  // A failed test leaves no pod held.
+  afterEach(() => {
+    for (const gate of gates.values()) gate.open();
+  });
+
+  it("the operator killed with SIGKILL three times during runs: one Job per run, every run finishes", async () => {
+    const namespace = await namespaceWithInputs("faults-kill");
+    const mjs = names("kill", 6);
+    for (const mj of mjs) gate(mj);
+    await createMirrorJobs(namespace, mjs);
+    await untilJobs(namespace, mjs);
+
+    // 1: every run's Job exists, every pod is held running.
+    let current = operator;
+    if (current === undefined) throw new Error("no operator");
+    await sigkill(current);
+    current = await startOperator();
+    // 2: two runs end while the operator comes up, and it is killed as it reads their results.
+    gates.get("kill-0")?.open();
+    gates.get("kill-1")?.open();
+    await waitFor(
+      "kill-0 and kill-1 past Mirroring",
+      () =>
+        ["kill-0", "kill-1"].some(
+          (mj) => (RANK[track(`${namespace}/${mj}`).last?.status?.phase ?? ""] ?? 0) > 2,
+        )
+          ? true
+          : undefined,
+      { timeoutMs: 60_000, intervalMs: 20 },
+    );
+    await sigkill(current);
+    current = await startOperator();
+    // 3: two more end, and it is killed at once.
+    gates.get("kill-2")?.open();
+    gates.get("kill-3")?.open();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await sigkill(current);
+    await startOperator();
+    gates.get("kill-4")?.open();
+    gates.get("kill-5")?.open();
+
+    await untilSucceeded(namespace, mjs);
+    await expectOneRunEach(namespace, mjs);
+    expect(generation).toBeGreaterThanOrEqual(4);
+  }, 300_000);
+
+  it("the API server restarted mid-run: the operator recovers without a restart of its own, with no duplicate action", async () => {
+    const namespace = await namespaceWithInputs("faults-apiserver");
+    const mjs = names("api", 4);
+    for (const mj of mjs) gate(mj);
+    const before = operator;
+    await createMirrorJobs(namespace, mjs);
+    await untilJobs(namespace, mjs);
+    // Every pod running (the pod runner, a test harness, does not retry its own writes).
+    await waitFor("every pod held running", () => (mjs.every((mj) => held.has(mj)) ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    });
+
+    await cp.restartApiServer();
+    for (const mj of mjs) gates.get(mj)?.open();
+    await untilSucceeded(namespace, mjs);
+    await expectOneRunEach(namespace, mjs);
+    // A MirrorJob created after the restart is served by the same process.
+    await createMirrorJobs(namespace, ["api-after"]);
+    await untilSucceeded(namespace, ["api-after"]);
+    await expectOneRunEach(namespace, ["api-after"]);
+    expect(operator).toBe(before);
+    expect(before?.hasExited()).toBe(false);
+    expect(await readyz()).toBe(true);
+  }, 300_000);
+
+  it("watches expire (etcd compacted, every watch answered 410 Gone): the informers list again, nothing missed or repeated", async () => {
+    const namespace = await namespaceWithInputs("faults-compaction");
+    const done = names("old", 2);
+    await createMirrorJobs(namespace, done);
+    await untilSucceeded(namespace, done);
+    const proc = operator;
+    if (proc === undefined) throw new Error("no operator");
+    const expiredBefore = operatorLog().split("watch expired (410 Gone)").length;
+
+    // Frozen, the operator sees nothing of what happens next; then its watches resume from
+    // resource versions that etcd has compacted away.
+    process.kill(proc.pid, "SIGSTOP");
+    try {
+      const fresh = names("new", 3);
+      await createMirrorJobs(namespace, fresh);
+      // A change to a Secret a MirrorJob uses, which the operator must see too.
+      await kc
+        .makeApiClient(CoreV1Api)
+        .patchNamespacedSecret(
+          { namespace, name: "push", body: { metadata: { labels: { touched: "yes" } } } },
+          setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+        );
+      await cp.compactEtcd();
+      await cp.restartApiServer();
+      await cp.compactEtcd();
+    } finally {
+      process.kill(proc.pid, "SIGCONT");
+    }
+
+    const fresh = names("new", 3);
+    await untilSucceeded(namespace, fresh);
+    await expectOneRunEach(namespace, [...done, ...fresh]);
+    await waitFor(
+      "the operator's log of an expired watch",
+      () => (operatorLog().split("watch expired (410 Gone)").length > expiredBefore ? true : undefined),
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(proc.hasExited()).toBe(false);
+  }, 300_000);
+
+  it("the MirrorJob CRD deleted and re-created while the operator runs: it reports, waits and resumes", async () => {
+    const namespace = await namespaceWithInputs("faults-crd");
+    const api = kc.makeApiClient(ApiextensionsV1Api);
+    const crdName = `${PLURAL}.${GROUP}`;
+    const proc = operator;
+    const logBefore = operatorLog().length;
+
+    await api.deleteCustomResourceDefinition({ name: crdName });
+    await waitFor(
+      "the CRD to be gone",
+      async () => {
+        try {
+          await api.readCustomResourceDefinition({ name: crdName });
+          return undefined;
+        } catch {
+          return true;
+        }
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    // It says so (the informer of MirrorJobs fails and retries), and stays up.
+    await waitFor(
+      "the operator's log of the missing MirrorJob API",
+      () => {
+        const log = operatorLog().slice(logBefore);
+        return /informer (start )?failed/.test(log) && log.includes(`/${PLURAL}`) ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    expect(proc?.hasExited()).toBe(false);
+
+    await installCrds(kc, projectCrds());
+    await createMirrorJobs(namespace, ["after-crd"]);
+    await untilSucceeded(namespace, ["after-crd"]);
+    await expectOneRunEach(namespace, ["after-crd"]);
+    expect(operator).toBe(proc);
+    expect(proc?.hasExited()).toBe(false);
+  }, 300_000);
+});
