@@ -44,8 +44,8 @@ export class Draft {
   readonly line: OcMirrorLine;
   /** What the apply stage wants of `next` when the decision ends later (schedule stage). */
   applyNext: Next = AWAIT_CHANGE;
-  /** The phase the apply stage reports when nothing else is going on. */
-  applyPhase?: "AwaitingApproval";
+  /** The phase the apply (or verify) stage reports when nothing else is going on. */
+  applyPhase?: "AwaitingApproval" | "Verifying";
   /** The decision writes the status as stored (a MirrorJob being deleted). */
   private keepStored = false;
 

@@ -32,6 +32,7 @@ import { GROUP, PLURAL, VERSION } from "../../src/api/mirrorjob.ts";
 import type { MirrorJobStatus } from "../../src/api/status.ts";
 import { LABELS, MANAGER } from "../../src/job/names.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
+import { DEFAULT_RETRY_POLICY } from "../../src/registry/http.ts";
 import { repoRoot } from "../../devkit/binaries.ts";
 import { startControlPlane, type ControlPlane } from "../../devkit/control-plane.ts";
 import { installCrds, projectCrds } from "../../devkit/crds.ts";
@@ -41,6 +42,8 @@ import { freePort } from "../../devkit/ports.ts";
 import { startProcess, waitFor, type ManagedProcess } from "../../devkit/processes.ts";
 import { startRegistry, type TestRegistry } from "../../devkit/registry.ts";
 import { dockerConfigJson } from "../../devkit/source-inputs.ts";
+import { createCertificateAuthority } from "../../devkit/pki.ts";
+import { startFaultServer, type FaultServer } from "../harness/fault-server.ts";
 
 const SOURCE_IMAGE = "registry.example.com/faults/app:1";
 const OPERATOR_NAMESPACE = "hub-mirror-operator";
@@ -66,6 +69,11 @@ interface Seen {
 const dir = mkdtempSync(join(tmpdir(), "hubmirror-faults-"));
 let cp: ControlPlane;
 let registry: TestRegistry;
+/** A fault-injecting proxy in front of the registry (test/harness/fault-server.ts). */
+let fault: FaultServer;
+let faultCaPem = "";
+/** MirrorJobs whose runs push to (and are verified in) the registry behind the fault proxy. */
+const behindFault = new Set<string>();
 let kc: KubeConfig;
 let runner: PodRunner;
 let operator: ManagedProcess | undefined;
@@ -148,7 +156,12 @@ function operatorLog(): string {
   }
 }
 
-async function namespaceWithInputs(name: string): Promise<string> {
+async function namespaceWithInputs(
+  name: string,
+  target: { host: string; caPem: string } = { host: "", caPem: "" },
+): Promise<string> {
+  const host = target.host || registry.host;
+  const caPem = target.caPem || registry.caPem;
   const core = kc.makeApiClient(CoreV1Api);
   await core.createNamespace({ body: { metadata: { name } } });
   await core.createNamespacedSecret({
@@ -157,19 +170,23 @@ async function namespaceWithInputs(name: string): Promise<string> {
       metadata: { name: "push" },
       type: "kubernetes.io/dockerconfigjson",
       stringData: {
-        ".dockerconfigjson": dockerConfigJson(registry.host, registry.username, registry.password),
+        ".dockerconfigjson": dockerConfigJson(host, registry.username, registry.password),
       },
     },
   });
   await core.createNamespacedConfigMap({
     namespace: name,
-    body: { metadata: { name: "registry-ca" }, data: { "ca-bundle.crt": registry.caPem } },
+    body: { metadata: { name: "registry-ca" }, data: { "ca-bundle.crt": caPem } },
   });
   namespaces.push(name);
   return name;
 }
 
-async function createMirrorJobs(namespace: string, names: readonly string[]): Promise<void> {
+async function createMirrorJobs(
+  namespace: string,
+  names: readonly string[],
+  host: string = registry.host,
+): Promise<void> {
   const custom = kc.makeApiClient(CustomObjectsApi);
   for (const name of names)
     await custom.createNamespacedCustomObject({
@@ -184,7 +201,7 @@ async function createMirrorJobs(namespace: string, names: readonly string[]): Pr
         spec: {
           imageSet: { inline: { mirror: { additionalImages: [{ name: SOURCE_IMAGE }] } } },
           registry: {
-            url: `${registry.host}/mirror`,
+            url: `${host}/mirror`,
             pushSecretRef: { name: "push" },
             caBundleRef: { name: "registry-ca" },
           },
@@ -256,8 +273,18 @@ beforeAll(async () => {
     credentials: { username: registry.username, password: registry.password },
     caBundle: registry.caPem,
   });
-  await pushImage(client, "mirror/faults/app", "1", await buildImage({ name: "faults-app" }));
+  const image = await buildImage({ name: "faults-app" });
+  await pushImage(client, "mirror/faults/app", "1", image);
+  for (const mj of ["reg-503", "reg-429", "reg-hang"])
+    await pushImage(client, `mirror/${mj}/app`, "1", image);
   await client.close();
+  const faultCa = createCertificateAuthority(dir, "fault-ca");
+  faultCaPem = faultCa.pem;
+  fault = await startFaultServer({
+    dir,
+    ca: faultCa,
+    upstream: { host: registry.host, caPem: registry.caPem },
+  });
   await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: OPERATOR_NAMESPACE } } });
 
   // This file's own view of MirrorJobs and run Jobs, across API server restarts.
@@ -313,7 +340,14 @@ beforeAll(async () => {
       const mj = pod.metadata?.labels?.[LABELS.mirrorJob] ?? "";
       return {
         benchmark: {
-          images: [{ source: SOURCE_IMAGE, destination: `${registry.host}/mirror/faults/app:1` }],
+          images: [
+            {
+              source: SOURCE_IMAGE,
+              destination: behindFault.has(mj)
+                ? `${fault.host}/mirror/${mj}/app:1`
+                : `${registry.host}/mirror/faults/app:1`,
+            },
+          ],
         },
         beforeStart: () => {
           const gate = gates.get(mj);
@@ -331,6 +365,7 @@ afterAll(async () => {
   for (const w of watches) await w.stop();
   await operator?.stop(10_000);
   await runner.stop();
+  await fault.stop();
   await registry.stop();
   await cp.stop();
   if (process.env.HUBMIRROR_KEEP_HARNESS === "1") console.log(`faults folder kept: ${dir}`);
@@ -448,6 +483,65 @@ describe("faults", () => {
       { timeoutMs: 30_000, intervalMs: 200 },
     );
     expect(proc.hasExited()).toBe(false);
+  }, 300_000);
+
+  it("the registry answers 503, 429 or not at all during verification: bounded retries, a clear condition, verified once it answers", async () => {
+    const namespace = await namespaceWithInputs("faults-registry", { host: fault.host, caPem: faultCaPem });
+    const mjs = ["reg-503", "reg-429", "reg-hang"];
+    for (const mj of mjs) behindFault.add(mj);
+    fault.reset();
+    const manifests = (mj: string) => new RegExp(`^/v2/mirror/${mj}/app/manifests/`);
+    fault.inject({ method: "HEAD", path: manifests("reg-503"), action: { status: 503, body: "{}" } });
+    fault.inject({
+      method: "HEAD",
+      path: manifests("reg-429"),
+      action: { status: 429, headers: { "Retry-After": "1" }, body: "{}" },
+    });
+    fault.inject({ method: "HEAD", path: manifests("reg-hang"), action: "hang" });
+    await createMirrorJobs(namespace, mjs, fault.host);
+
+    // What the user sees: the run Succeeded, verification could not reach the registry, and
+    // the MirrorJob waits for it in phase Verifying (not Failed), Ready=False saying why.
+    const condition = (mj: string, type: string) =>
+      track(`${namespace}/${mj}`).last?.status?.conditions?.find((c) => c.type === type);
+    const attempts = (mj: string) =>
+      fault.log.filter((r) => r.method === "HEAD" && manifests(mj).test(r.path)).length;
+    // The HEAD requests of each one's first verification, counted when it reports.
+    const firstAttempts = await Promise.all(
+      mjs.map((mj) =>
+        waitFor(
+          `Verified=False RegistryUnreachable on ${mj}`,
+          () => (condition(mj, "Verified")?.reason === "RegistryUnreachable" ? attempts(mj) : undefined),
+          { timeoutMs: 150_000, intervalMs: 50 },
+        ),
+      ),
+    );
+    for (const mj of mjs) {
+      const status = track(`${namespace}/${mj}`).last?.status;
+      expect(status?.lastRun?.result, mj).toBe("Succeeded");
+      expect(status?.phase, mj).toBe("Verifying");
+      expect(condition(mj, "Ready"), mj).toMatchObject({ status: "False", reason: "RegistryUnreachable" });
+      expect(condition(mj, "Verified")?.message, mj).toContain(
+        "verification runs again every minute until the registry answers",
+      );
+    }
+    expect(condition("reg-503", "Verified")?.message).toContain("HTTP 503");
+    // Bounded: the client's few attempts for the one image of a verification, not a retry storm.
+    for (const n of firstAttempts) {
+      expect(n).toBeGreaterThanOrEqual(1);
+      expect(n).toBeLessThanOrEqual(DEFAULT_RETRY_POLICY.retries + 1);
+    }
+
+    // The registry is back: the next verification (within a minute) finds every image.
+    fault.reset();
+    await untilSucceeded(namespace, mjs, 150_000);
+    for (const mj of mjs) {
+      expect(track(`${namespace}/${mj}`).last?.status?.lastRun?.verification?.reason, mj).toBe(
+        "AllImagesPresent",
+      );
+      expect(condition(mj, "Verified")?.status, mj).toBe("True");
+    }
+    await expectOneRunEach(namespace, mjs);
   }, 300_000);
 
   it("the MirrorJob CRD deleted and re-created while the operator runs: it reports, waits and resumes", async () => {

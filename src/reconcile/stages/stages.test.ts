@@ -26,7 +26,7 @@ import { resolveInputs } from "./resolve-inputs.ts";
 import { schedule } from "./schedule.ts";
 import { QUEUED_RECHECK_MS, startRun } from "./start-run.ts";
 import { validateSpec } from "./validate-spec.ts";
-import { verify } from "./verify.ts";
+import { REVERIFY_MS, verify } from "./verify.ts";
 
 const settings: DecideSettings = {
   defaultOcMirrorImage: "r.example.com/oc-mirror:1",
@@ -247,6 +247,59 @@ describe("stage verify", () => {
     expect(verify(d)).toBeUndefined();
     expect(d.status.lastRun?.verification).toMatchObject({ reason: "AllImagesPresent", checked: 1 });
     expect(d.status.lastSuccessfulRun?.verification?.reason).toBe("AllImagesPresent");
+  });
+  it("verifies again, every minute, while the registry could not answer", () => {
+    const checked = (reason: "RegistryUnreachable" | "ImagesMissing", agoMs: number): Run => ({
+      ...done,
+      verification: {
+        reason,
+        checked: 1,
+        present: 0,
+        missing: reason === "ImagesMissing" ? 1 : 0,
+        mismatched: 0,
+        errors: reason === "RegistryUnreachable" ? 1 : 0,
+        completionTime: new Date(now.getTime() - agoMs).toISOString(),
+      },
+    });
+    const unreachable = (agoMs: number) => checked("RegistryUnreachable", agoMs);
+    // 10 s after: waits, visibly, and asks to be looked at again when the minute is up.
+    const waiting = resolved(mirrorJob({}, { lastRun: unreachable(10_000) }));
+    expect(verify(waiting)).toBeUndefined();
+    expect(waiting.applyPhase).toBe("Verifying");
+    expect(waiting.applyNext).toEqual(after(REVERIFY_MS - 10_000));
+    // Its answer is recorded, and the wait starts over (phase Verifying from the start, never Failed).
+    const answered = resolved(mirrorJob({}, { lastRun: done }), {
+      verify: {
+        kind: "verify",
+        runId: "r1",
+        result: {
+          target: "reg.example.com/mirror",
+          checked: 1,
+          present: 0,
+          missing: 0,
+          mismatched: 0,
+          errors: 1,
+          digestsCompared: 0,
+          problems: [],
+          releasePayloadMissing: false,
+          catalogsMissing: [],
+          firstError: { destination: "reg.example.com/mirror/a:1", kind: "server", message: "HTTP 503" },
+        },
+      },
+    });
+    expect(verify(answered)).toBeUndefined();
+    expect(answered.status.lastRun?.verification?.reason).toBe("RegistryUnreachable");
+    expect(answered.applyPhase).toBe("Verifying");
+    expect(answered.applyNext).toEqual(after(REVERIFY_MS));
+    // A minute after: verifies again.
+    const again = verify(resolved(mirrorJob({}, { lastRun: unreachable(REVERIFY_MS) })));
+    expect(again?.query).toMatchObject({ kind: "verify", runId: "r1" });
+    expect(again?.status.phase).toBe("Verifying");
+    // Any other outcome is final: missing images need a new run, not another look.
+    const final = resolved(mirrorJob({}, { lastRun: checked("ImagesMissing", REVERIFY_MS) }));
+    expect(verify(final)).toBeUndefined();
+    expect(final.applyPhase).toBeUndefined();
+    expect(final.applyNext).toEqual(AWAIT_CHANGE);
   });
   it("passes on when verification is off", () => {
     const d = resolved(mirrorJob({ verify: { enabled: false } }, { lastRun: done }));
