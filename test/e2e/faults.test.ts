@@ -44,6 +44,10 @@ import { startRegistry, type TestRegistry } from "../../devkit/registry.ts";
 import { dockerConfigJson } from "../../devkit/source-inputs.ts";
 import { createCertificateAuthority } from "../../devkit/pki.ts";
 import { startFaultServer, type FaultServer } from "../harness/fault-server.ts";
+import { installOpenShiftStandIns } from "../../devkit/openshift.ts";
+import { pullEntry } from "../../src/apply/pull-secret.ts";
+import { Applier } from "../../src/runtime/applier.ts";
+import { isStatus } from "../../src/runtime/kube-api.ts";
 
 const SOURCE_IMAGE = "registry.example.com/faults/app:1";
 const OPERATOR_NAMESPACE = "hub-mirror-operator";
@@ -542,6 +546,75 @@ describe("faults", () => {
       expect(condition(mj, "Verified")?.status, mj).toBe("True");
     }
     await expectOneRunEach(namespace, mjs);
+  }, 300_000);
+
+  it("a concurrent writer updates openshift-config/pull-secret in a loop during 20 merges: no entry of either writer is lost", async () => {
+    await installOpenShiftStandIns(kc);
+    const core = kc.makeApiClient(CoreV1Api);
+    const where = { namespace: "openshift-config", name: "pull-secret" };
+    const auths = (secret: { data?: Record<string, string> }) =>
+      (
+        JSON.parse(Buffer.from(secret.data?.[".dockerconfigjson"] ?? "", "base64").toString("utf8")) as {
+          auths: Record<string, unknown>;
+        }
+      ).auths;
+    const before = auths(await core.readNamespacedSecret(where));
+
+    // The other writer: read, add an entry, replace at the version read; again on a conflict.
+    const stop = { now: false };
+    const written: string[] = [];
+    let conflicts = 0;
+    const writer = (async () => {
+      for (let i = 0; !stop.now;) {
+        const secret = await core.readNamespacedSecret(where);
+        const host = `writer-${String(i)}.example.com`;
+        const config = {
+          auths: { ...auths(secret), [host]: { auth: Buffer.from(`w:${String(i)}`).toString("base64") } },
+        };
+        try {
+          await core.replaceNamespacedSecret({
+            ...where,
+            body: {
+              metadata: { name: where.name, resourceVersion: secret.metadata?.resourceVersion },
+              type: secret.type,
+              data: { ".dockerconfigjson": Buffer.from(JSON.stringify(config)).toString("base64") },
+            },
+          });
+          written.push(host);
+          i++;
+        } catch (err) {
+          if (!isStatus(err, 409)) throw err;
+          conflicts++;
+        }
+      }
+    })();
+
+    const applier = new Applier(kc);
+    const entries = Array.from({ length: 20 }, (_, i) => {
+      const host = `mirror-${String(i)}.example.com:5000`;
+      const entry = pullEntry(
+        dockerConfigJson(host, `u${String(i)}`, "p"),
+        `${host}/x`,
+        "spec.registry.pushSecretRef",
+      );
+      if (typeof entry === "string") throw new Error(entry);
+      return { host, entry };
+    });
+    try {
+      for (const { entry } of entries) expect(await applier.mergePullSecret(entry)).toBe(true);
+    } finally {
+      stop.now = true;
+      await writer;
+    }
+
+    const final = auths(await core.readNamespacedSecret(where));
+    for (const { host, entry } of entries) expect(final[host], host).toEqual(entry.entry);
+    expect(written.length).toBeGreaterThan(0);
+    for (const host of written) expect(final[host], host).toBeDefined();
+    for (const [host, value] of Object.entries(before)) expect(final[host], host).toEqual(value);
+    console.log(
+      `pull secret: 20 merges beside ${String(written.length)} writes of the other writer (${String(conflicts)} of its writes conflicted)`,
+    );
   }, 300_000);
 
   it("the MirrorJob CRD deleted and re-created while the operator runs: it reports, waits and resumes", async () => {
