@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
-import { StoppableWatch, WATCH_TIMEOUT_SECONDS } from "./informer.ts";
+import { StoppableWatch, trimForCache, WATCH_TIMEOUT_SECONDS } from "./informer.ts";
 
 /** A stand-in API server for one watch request: records it, answers with `lines`, then waits or ends. */
 async function server(lines: readonly string[], end: boolean) {
@@ -98,5 +98,26 @@ describe("StoppableWatch", () => {
     });
     expect(phases).toEqual(["ADDED", "ERROR"]);
     expect(expired).toBe(1);
+  });
+});
+
+describe("trimForCache", () => {
+  it("drops managedFields and keeps everything else", () => {
+    const obj = {
+      metadata: {
+        name: "a",
+        resourceVersion: "7",
+        labels: { x: "y" },
+        managedFields: [{ manager: "kubectl", operation: "Apply", fieldsV1: { "f:spec": {} } }],
+      },
+      spec: { z: 1 },
+    };
+    expect(trimForCache(obj)).toBe(obj);
+    expect(obj).toEqual({
+      metadata: { name: "a", resourceVersion: "7", labels: { x: "y" } },
+      spec: { z: 1 },
+    });
+    expect(trimForCache({ kind: "Status" })).toEqual({ kind: "Status" });
+    expect(trimForCache(null)).toBeNull();
   });
 });

@@ -114,7 +114,7 @@ export class StoppableWatch extends Watch {
     };
     const watched = (phase: string, apiObj: unknown, watchObj?: unknown) => {
       if (phase === "ERROR" && (apiObj as { code?: unknown } | undefined)?.code === 410) this.onExpired();
-      callback(phase, apiObj, watchObj);
+      callback(phase, phase === "ERROR" ? apiObj : trimForCache(apiObj), watchObj);
     };
     let controller: AbortController;
     try {
@@ -145,6 +145,18 @@ export class StoppableWatch extends Watch {
     for (const controller of this.open) controller.abort();
     this.open.clear();
   }
+}
+
+/**
+ * Drops what no reader of the caches uses from an object as it enters them (in place; it is
+ * the informer's own copy): `metadata.managedFields`, the server-side-apply bookkeeping that is
+ * often the largest part of a small object (controller-runtime drops it likewise). Measured
+ * with 1,000 MirrorJobs (bench/scale.ts): most of the operator's heap was its caches.
+ */
+export function trimForCache<T>(obj: T): T {
+  const metadata = (obj as { metadata?: { managedFields?: unknown } } | null | undefined)?.metadata;
+  if (metadata !== undefined && typeof metadata === "object") delete metadata.managedFields;
+  return obj;
 }
 
 /** Starts the informer in the background; failures are logged and retried, never thrown. */
@@ -182,6 +194,7 @@ export function startInformer<T extends KubernetesObject>(options: InformerOptio
 
   const list = async (): Promise<KubernetesListObject<T>> => {
     const result = await options.list();
+    for (const item of result.items) trimForCache(item);
     listed = true;
     attempt = 0;
     return result;
