@@ -449,17 +449,23 @@ describe("faults", () => {
     expect(await readyz()).toBe(true);
   }, 300_000);
 
-  it("watches expire (etcd compacted, every watch answered 410 Gone): the informers list again, nothing missed or repeated", async () => {
+  it("watches expire (etcd compacted, the API server restarted while the operator was frozen): the informers list again, nothing missed or repeated", async () => {
     const namespace = await namespaceWithInputs("faults-compaction");
     const done = names("old", 2);
     await createMirrorJobs(namespace, done);
     await untilSucceeded(namespace, done);
     const proc = operator;
     if (proc === undefined) throw new Error("no operator");
-    const expiredBefore = operatorLog().split("watch expired (410 Gone)").length;
+    const logBefore = operatorLog().length;
 
-    // Frozen, the operator sees nothing of what happens next; then its watches resume from
-    // resource versions that etcd has compacted away.
+    // Frozen, the operator sees nothing of what happens next. Thawed, it lists again in one of
+    // three ways, depending on how long the freeze lasted and how the frozen process finds its
+    // connections closed: a watch resumes from a resource version etcd compacted away and the
+    // restarted API server's watch cache does not hold (410 Gone, then a new list); a watch
+    // finds its connection broken and its informer starts over with a new list; or, frozen for
+    // longer than its Lease allows, it steps down and leads again with a new controller and
+    // new caches. Any of them must miss nothing and repeat nothing. (The 410 path itself:
+    // src/runtime/informer.test.ts.)
     process.kill(proc.pid, "SIGSTOP");
     try {
       const fresh = names("new", 3);
@@ -481,11 +487,16 @@ describe("faults", () => {
     const fresh = names("new", 3);
     await untilSucceeded(namespace, fresh);
     await expectOneRunEach(namespace, [...done, ...fresh]);
-    await waitFor(
-      "the operator's log of an expired watch",
-      () => (operatorLog().split("watch expired (410 Gone)").length > expiredBefore ? true : undefined),
-      { timeoutMs: 30_000, intervalMs: 200 },
-    );
+    const relisted = operatorLog()
+      .slice(logBefore)
+      .split("\n")
+      .filter(
+        (line) =>
+          line.includes("watch expired (410 Gone)") ||
+          line.includes("informer failed; restarting") ||
+          line.includes("leading: starting the controller"),
+      );
+    expect(relisted.length, "the operator's informers listed again").toBeGreaterThan(0);
     expect(proc.hasExited()).toBe(false);
   }, 300_000);
 
