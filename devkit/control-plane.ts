@@ -40,6 +40,10 @@ export interface NodeControlPlaneOptions {
 
 export interface ControlPlaneOptions {
   readonly forNode?: NodeControlPlaneOptions;
+  /** More kube-apiserver flags (e.g. an audit policy; a later flag wins over an earlier one). */
+  readonly apiServerArgs?: readonly string[];
+  /** More kube-controller-manager flags (e.g. `--kube-api-qps` for a benchmark). */
+  readonly controllerManagerArgs?: readonly string[];
 }
 
 export interface ControlPlane {
@@ -57,6 +61,19 @@ export interface ControlPlane {
   readonly serviceClusterIpRange: string;
   /** Set when the control plane serves a real node. */
   readonly forNode?: NodeControlPlaneOptions;
+  /** `http://127.0.0.1:<port>` of etcd. */
+  readonly etcd: string;
+  /**
+   * Stops kube-apiserver (SIGTERM, as a rolling restart does) and starts it again with the
+   * same flags on the same port; resolves once it is ready. Clients see their connections
+   * and watches end, then the same server again.
+   */
+  restartApiServer(): Promise<void>;
+  /**
+   * Compacts etcd's history up to its current revision: every resourceVersion before it is
+   * gone, so a watch resumed from one gets 410 Gone. Returns the revision.
+   */
+  compactEtcd(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -171,6 +188,32 @@ function nodeApiServerFlags(
   ];
 }
 
+/**
+ * Compacts etcd's key-value history up to its current revision (etcd's v3 JSON gateway:
+ * a range request for the header's revision, then a physical compaction).
+ */
+async function compactEtcd(etcd: string): Promise<number> {
+  const post = async (path: string, body: unknown): Promise<unknown> => {
+    const res = await request(`${etcd}${path}`, {
+      method: "POST",
+      body: JSON.stringify(body),
+      headersTimeout: 10_000,
+      bodyTimeout: 10_000,
+    });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`etcd ${path}: ${String(res.statusCode)} ${text}`);
+    return JSON.parse(text) as unknown;
+  };
+  // Any key will do: the header carries the store's revision.
+  const range = (await post("/v3/kv/range", { key: Buffer.from("/").toString("base64") })) as {
+    header?: { revision?: string };
+  };
+  const revision = Number(range.header?.revision ?? "0");
+  if (!(revision > 0)) throw new Error("etcd: no revision in the range response");
+  await post("/v3/kv/compaction", { revision: String(revision), physical: true });
+  return revision;
+}
+
 async function httpOk(url: string, dispatcher?: Agent): Promise<boolean> {
   const res = await request(url, { dispatcher, headersTimeout: 2_000, bodyTimeout: 2_000 });
   await res.body.dump();
@@ -218,7 +261,7 @@ export async function startControlPlane(
 
     const etcdPort = await freePort();
     const etcdPeerPort = await freePort();
-    const etcd = startProcess({
+    const etcdProcess = startProcess({
       name: "etcd",
       command: etcdBinary(),
       args: [
@@ -233,65 +276,68 @@ export async function startControlPlane(
       ],
       logFile: join(dir, "etcd.log"),
     });
-    processes.push(etcd);
-    await waitFor(
-      "etcd health",
-      async () => ((await httpOk(`http://127.0.0.1:${etcdPort}/health`)) ? true : undefined),
-      {
-        timeoutMs: START_TIMEOUT_MS,
-        process: etcd,
-      },
-    );
+    processes.push(etcdProcess);
+    const etcd = `http://127.0.0.1:${etcdPort}`;
+    await waitFor("etcd health", async () => ((await httpOk(`${etcd}/health`)) ? true : undefined), {
+      timeoutMs: START_TIMEOUT_MS,
+      process: etcdProcess,
+    });
 
     const apiPort = await freePort();
     const server = `https://127.0.0.1:${apiPort}`;
-    const apiserver = startProcess({
-      name: "kube-apiserver",
-      command: kubeBinary("kube-apiserver"),
-      args: [
-        `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-        `--secure-port=${apiPort}`,
-        "--bind-address=127.0.0.1",
-        `--cert-dir=${pki}`,
-        `--tls-cert-file=${serving.certFile}`,
-        `--tls-private-key-file=${serving.keyFile}`,
-        `--client-ca-file=${ca.certFile}`,
-        `--service-cluster-ip-range=${serviceClusterIpRange}`,
-        "--allow-privileged=true",
-        `--service-account-issuer=${server}/`,
-        `--service-account-key-file=${saPub}`,
-        `--service-account-signing-key-file=${saKey}`,
-        ...(forNode === undefined
-          ? ["--authorization-mode=RBAC", "--disable-admission-plugins=ServiceAccount"]
-          : nodeApiServerFlags(pki, ca, forNode)),
-      ],
-      logFile: join(dir, "kube-apiserver.log"),
-    });
-    processes.push(apiserver);
-
+    const apiServerArgs = [
+      `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+      `--secure-port=${apiPort}`,
+      "--bind-address=127.0.0.1",
+      `--cert-dir=${pki}`,
+      `--tls-cert-file=${serving.certFile}`,
+      `--tls-private-key-file=${serving.keyFile}`,
+      `--client-ca-file=${ca.certFile}`,
+      `--service-cluster-ip-range=${serviceClusterIpRange}`,
+      "--allow-privileged=true",
+      `--service-account-issuer=${server}/`,
+      `--service-account-key-file=${saPub}`,
+      `--service-account-signing-key-file=${saKey}`,
+      ...(forNode === undefined
+        ? ["--authorization-mode=RBAC", "--disable-admission-plugins=ServiceAccount"]
+        : nodeApiServerFlags(pki, ca, forNode)),
+      ...(options.apiServerArgs ?? []),
+    ];
     const kubeconfigFile = join(dir, "admin.kubeconfig");
     writeKubeconfig(kubeconfigFile, server, ca.certFile, admin.certFile, admin.keyFile);
-    const adminAgent = new Agent({
-      connect: { ca: ca.pem, cert: readFileSync(admin.certFile), key: readFileSync(admin.keyFile) },
-    });
-    try {
-      await waitFor(
-        "kube-apiserver /readyz",
-        async () => ((await httpOk(`${server}/readyz`, adminAgent)) ? true : undefined),
-        {
-          timeoutMs: START_TIMEOUT_MS,
-          intervalMs: 250,
-          process: apiserver,
-        },
-      );
-      await waitFor(
-        "namespace default",
-        async () => ((await httpOk(`${server}/api/v1/namespaces/default`, adminAgent)) ? true : undefined),
-        { timeoutMs: START_TIMEOUT_MS, intervalMs: 250, process: apiserver },
-      );
-    } finally {
-      await adminAgent.close();
-    }
+    /** Starts kube-apiserver (in the processes list after etcd) and waits until it is ready. */
+    const startApiServer = async (): Promise<ManagedProcess> => {
+      const apiserver = startProcess({
+        name: "kube-apiserver",
+        command: kubeBinary("kube-apiserver"),
+        args: apiServerArgs,
+        logFile: join(dir, "kube-apiserver.log"),
+      });
+      processes.splice(1, 0, apiserver);
+      const adminAgent = new Agent({
+        connect: { ca: ca.pem, cert: readFileSync(admin.certFile), key: readFileSync(admin.keyFile) },
+      });
+      try {
+        await waitFor(
+          "kube-apiserver /readyz",
+          async () => ((await httpOk(`${server}/readyz`, adminAgent)) ? true : undefined),
+          {
+            timeoutMs: START_TIMEOUT_MS,
+            intervalMs: 250,
+            process: apiserver,
+          },
+        );
+        await waitFor(
+          "namespace default",
+          async () => ((await httpOk(`${server}/api/v1/namespaces/default`, adminAgent)) ? true : undefined),
+          { timeoutMs: START_TIMEOUT_MS, intervalMs: 250, process: apiserver },
+        );
+      } finally {
+        await adminAgent.close();
+      }
+      return apiserver;
+    };
+    let apiserver = await startApiServer();
 
     const controllerManager = startProcess({
       name: "kube-controller-manager",
@@ -313,6 +359,7 @@ export async function startControlPlane(
         "--use-service-account-credentials=false",
         "--secure-port=0",
         ...(forNode === undefined ? [] : [`--service-cluster-ip-range=${serviceClusterIpRange}`]),
+        ...(options.controllerManagerArgs ?? []),
       ],
       logFile: join(dir, "kube-controller-manager.log"),
     });
@@ -357,6 +404,14 @@ export async function startControlPlane(
       ca,
       serviceClusterIpRange,
       ...(forNode !== undefined && { forNode }),
+      etcd,
+      async restartApiServer() {
+        const old = apiserver;
+        await old.stop();
+        processes.splice(processes.indexOf(old), 1);
+        apiserver = await startApiServer();
+      },
+      compactEtcd: () => compactEtcd(etcd),
       stop,
     };
   } catch (err) {

@@ -13,21 +13,28 @@
  * runs as the Job's ServiceAccount (a real token, so RBAC is checked). Only containers that
  * mount a token get one. Then it sets the pod status so the real Job controller completes or
  * fails the Job.
+ *
+ * BENCHMARK ONLY, the `benchmark` behaviour (bench/scale.ts, and its smoke run in the e2e
+ * tests): no oc-mirror runs, so that the numbers measure the operator. Everything else in the
+ * tests and `npm start` runs the real oc-mirror binary.
  */
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   CoreV1Api,
+  KubeConfig,
+  ListWatch,
   PatchStrategy,
+  Watch,
   setHeaderOptions,
-  type KubeConfig,
   type V1Container,
   type V1KeyToPath,
   type V1Pod,
 } from "@kubernetes/client-node";
 import { stringify } from "yaml";
+import { reportAs } from "../src/cli/report.ts";
 import type { OcMirrorLine } from "../src/ocmirror/lines.ts";
 import { ocMirrorBinary, repoRoot } from "./binaries.ts";
 import { freePort } from "./ports.ts";
@@ -71,6 +78,22 @@ export interface PodBehaviour {
    * the result ConfigMap the way a compromised pod could.
    */
   readonly beforeExit?: (pod: V1Pod) => Promise<void>;
+  /**
+   * BENCHMARK ONLY (bench/scale.ts): completes the pod without oc-mirror. The oc-mirror
+   * container's own wrapper script runs with a stand-in `oc-mirror` (a shell script, see
+   * benchmarkOcMirror) that writes the smallest workspace of a successful mirror-to-mirror
+   * run of these images: the dry run's mapping and the mirror pass's output lines and Results.
+   * The reporter's real code reads it (in this process, as the Job's ServiceAccount, which
+   * saves starting Node.js twice per pod); the init containers, which only prepare
+   * oc-mirror's authfile and graph image, are reported completed without running.
+   */
+  readonly benchmark?: { readonly images: readonly BenchmarkImage[] };
+}
+
+/** An image the benchmark's stand-in oc-mirror reports copied: `host/path:tag` references. */
+export interface BenchmarkImage {
+  readonly source: string;
+  readonly destination: string;
 }
 
 export interface PodRunnerOptions {
@@ -82,6 +105,13 @@ export interface PodRunnerOptions {
   readonly behaviour?: (pod: V1Pod) => PodBehaviour;
   /** Where the pods' processes write their output (for debugging failed tests). */
   readonly logDir?: string;
+  /**
+   * How pods are found: `poll` lists the namespaces every 200 ms (default); `watch` watches
+   * pods of all namespaces (for many pods: bench/scale.ts) and keeps those of `namespaces()`.
+   */
+  readonly discovery?: "poll" | "watch";
+  /** Pods run at once at most (default: no limit); later ones wait their turn. */
+  readonly maxConcurrentPods?: number;
 }
 
 export interface PodRunner {
@@ -174,6 +204,44 @@ function terminated(
   };
 }
 
+/**
+ * BENCHMARK ONLY: the stand-in `oc-mirror` of the `benchmark` behaviour. Called by the real
+ * wrapper script twice: with `--dry-run` it writes the mapping of `images` where oc-mirror
+ * writes it (`<workspace>/working-dir/dry-run/mapping.txt`); without, it prints what
+ * oc-mirror prints for a successful copy of each image (the lines the reporter parses) and
+ * exits 0.
+ */
+export function benchmarkOcMirror(images: readonly BenchmarkImage[]): string {
+  const quote = (text: string) => `'${text.replaceAll("'", `'"'"'`)}'`;
+  const say = (line: string) => `echo "$T  [INFO]   : "${quote(line)}`;
+  const count = String(images.length);
+  const mapping = images.map((i) => `docker://${i.source}=docker://${i.destination}`);
+  return [
+    "#!/bin/sh",
+    "# BENCHMARK ONLY (devkit/pod-runner.ts, behaviour `benchmark`): stands in for oc-mirror.",
+    'ws=""; dry=0; prev=""',
+    'for a in "$@"; do',
+    '  [ "$prev" = "--workspace" ] && ws="${a#file://}"',
+    '  [ "$a" = "--dry-run" ] && dry=1',
+    '  prev="$a"',
+    "done",
+    'wd="$ws/working-dir"',
+    "T=$(date '+%Y/%m/%d %H:%M:%S')",
+    'mkdir -p "$wd/logs" "$wd/dry-run"',
+    say(`\u{1F4CC} images to copy ${count} `),
+    'if [ "$dry" = 1 ]; then',
+    `  printf '%s\\n' ${mapping.map(quote).join(" ")} > "$wd/dry-run/mapping.txt"`,
+    "  exit 0",
+    "fi",
+    ...images.map((i) => say(`Success copying ${i.source} \u27A1\uFE0F ${i.destination}`)),
+    say("=== Results ==="),
+    say(` \u2713  ${count} / ${count} additional images mirrored successfully`),
+    say("mirror time     : 0.1s"),
+    "exit 0",
+    "",
+  ].join("\n");
+}
+
 export function startPodRunner(options: PodRunnerOptions): PodRunner {
   const core = options.kc.makeApiClient(CoreV1Api);
   const seen = new Set<string>();
@@ -187,9 +255,13 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
    * With `gate` (a folder), each start first records its pid as `started-<n>` there and waits
    * (at most 10 minutes) for `go-<n>`: see watchPasses.
    */
-  function shimDir(dir: string, line: OcMirrorLine | undefined, gate?: string): string {
+  function shimDir(dir: string, line: OcMirrorLine | undefined, gate?: string, script?: string): string {
     const shim = join(dir, "oc-mirror");
     mkdirSync(dir, { recursive: true });
+    if (script !== undefined) {
+      writeFileSync(shim, script, { mode: 0o755 });
+      return dir;
+    }
     const wait =
       gate === undefined
         ? ""
@@ -264,6 +336,21 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
       body: { spec: { audiences: [], expirationSeconds: 3600 } },
     });
     return token.status?.token ?? "";
+  }
+
+  /** The pod's ServiceAccount as a client of this process (the benchmark's in-process reporter). */
+  async function serviceAccountKubeConfig(pod: V1Pod): Promise<KubeConfig> {
+    const token = await serviceAccountToken(pod);
+    const cluster = options.kc.getCurrentCluster();
+    if (cluster === null) throw new Error("the pod runner's kubeconfig has no current cluster");
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ ...cluster, name: "c" }],
+      users: [{ name: "sa", token }],
+      contexts: [{ name: "c", cluster: "c", user: "sa", namespace: pod.metadata?.namespace ?? "" }],
+      currentContext: "c",
+    });
+    return kc;
   }
 
   /**
@@ -369,6 +456,14 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
     return volumes;
   }
 
+  /** A container's arguments with its mount paths replaced by the local folders. */
+  function localArgs(container: V1Container, volumes: Map<string, string>): string[] {
+    const map = mapper(
+      (container.volumeMounts ?? []).map((m) => [m.mountPath, volumes.get(m.name) ?? "/nonexistent"]),
+    );
+    return (container.args ?? []).map(map);
+  }
+
   async function runContainer(
     container: V1Container,
     volumes: Map<string, string>,
@@ -381,6 +476,8 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
       readonly line?: OcMirrorLine;
       /** See shimDir. */
       readonly gate?: string;
+      /** A stand-in for oc-mirror (see shimDir). */
+      readonly script?: string;
       /** Filled in: the container's process (group) and the port given to oc-mirror. */
       readonly ocMirror?: { port?: number; pid?: number };
     },
@@ -389,7 +486,7 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
       (container.volumeMounts ?? []).map((m) => [m.mountPath, volumes.get(m.name) ?? "/nonexistent"]),
     );
     const env: NodeJS.ProcessEnv = {
-      PATH: `${shimDir(options.bin, options.line, options.gate)}:${process.env.PATH ?? ""}`,
+      PATH: `${shimDir(options.bin, options.line, options.gate, options.script)}:${process.env.PATH ?? ""}`,
       ...extraEnv,
     };
     for (const e of container.env ?? []) if (e.value !== undefined) env[e.name] = map(e.value);
@@ -409,6 +506,26 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
     });
   }
 
+  /** BENCHMARK ONLY: the reporter's real code in this process, as the pod's ServiceAccount. */
+  async function runBenchmarkReporter(
+    pod: V1Pod,
+    container: V1Container,
+    volumes: Map<string, string>,
+    logFile: string,
+  ): Promise<Exit> {
+    const [command, ...args] = localArgs(container, volumes);
+    if (command !== "report") throw new Error(`benchmark pod runner: the reporter runs "${command ?? ""}"`);
+    const echo = (line: string) => {
+      appendFileSync(logFile, `${line}\n`);
+    };
+    try {
+      return { code: await reportAs(args, await serviceAccountKubeConfig(pod), echo), signal: null };
+    } catch (err) {
+      echo(`reporter: ${err instanceof Error ? err.message : String(err)}`);
+      return { code: 1, signal: null };
+    }
+  }
+
   async function runPod(pod: V1Pod): Promise<void> {
     const id = `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`;
     const podDir = join(options.root, "pods", pod.metadata?.namespace ?? "", pod.metadata?.name ?? "");
@@ -425,7 +542,10 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
     // Each container's own `oc-mirror` shim folder.
     const bin = (c: V1Container) => join(podDir, "bin", c.name);
     for (const c of initContainers) {
-      const exit = await runContainer(c, volumes, {}, `${logBase}.${c.name}.log`, { bin: bin(c) });
+      const exit: Exit =
+        behaviour.benchmark !== undefined
+          ? { code: 0, signal: null } // benchmark only: nothing reads what they would prepare
+          : await runContainer(c, volumes, {}, `${logBase}.${c.name}.log`, { bin: bin(c) });
       const exitCode = exit.code ?? 137;
       initStatuses.push(terminated(c, exitCode, exit.signal, initStarted, new Date().toISOString()));
       if (exitCode !== 0) {
@@ -461,7 +581,8 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
         state: { running: { startedAt: started } },
       })),
     });
-    const kubeconfig = await serviceAccountKubeconfig(pod, podDir);
+    const benchmark = behaviour.benchmark;
+    const kubeconfig = benchmark === undefined ? await serviceAccountKubeconfig(pod, podDir) : "";
     await behaviour.beforeStart?.(volumes);
     const tokenVolumes = new Set(
       (pod.spec?.volumes ?? [])
@@ -477,21 +598,24 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
     const ocMirror: { port?: number; pid?: number } = {};
     const running = Promise.all(
       containers.map((c) =>
-        runContainer(
-          c,
-          volumes,
-          hasToken(c) ? { KUBECONFIG: kubeconfig } : {},
-          `${logBase}.${c.name}.log`,
-          c.name === "reporter"
-            ? { bin: bin(c) }
-            : {
-                bin: bin(c),
-                ocMirror,
-                ...(gate !== undefined && { gate }),
-                ...(behaviour.killAfterMs !== undefined && { killAfterMs: behaviour.killAfterMs }),
-                ...(behaviour.line !== undefined && { line: behaviour.line }),
-              },
-        ),
+        benchmark !== undefined && c.name === "reporter"
+          ? runBenchmarkReporter(pod, c, volumes, `${logBase}.${c.name}.log`)
+          : runContainer(
+              c,
+              volumes,
+              hasToken(c) ? { KUBECONFIG: kubeconfig } : {},
+              `${logBase}.${c.name}.log`,
+              c.name === "reporter"
+                ? { bin: bin(c) }
+                : {
+                    bin: bin(c),
+                    ocMirror,
+                    ...(gate !== undefined && { gate }),
+                    ...(behaviour.killAfterMs !== undefined && { killAfterMs: behaviour.killAfterMs }),
+                    ...(behaviour.line !== undefined && { line: behaviour.line }),
+                    ...(benchmark !== undefined && { script: benchmarkOcMirror(benchmark.images) }),
+                  },
+            ),
       ),
     );
     const watching =
@@ -510,28 +634,72 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
     });
   }
 
-  async function loop(): Promise<void> {
+  const LABEL_SELECTOR = "app.kubernetes.io/managed-by=hub-mirror-operator";
+  // Pods wait here for a slot when maxConcurrentPods is reached.
+  const waiting: (() => void)[] = [];
+  let active = 0;
+  const slot = async (): Promise<void> => {
+    if (options.maxConcurrentPods === undefined) return;
+    if (active >= options.maxConcurrentPods) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+  };
+  const release = () => {
+    if (options.maxConcurrentPods === undefined) return;
+    active--;
+    waiting.shift()?.();
+  };
+
+  /** Runs a pod once, if it is ours to run: Pending, not deleted, not bound to a node. */
+  function consider(pod: V1Pod): void {
+    const namespace = pod.metadata?.namespace ?? "";
+    const id = `${namespace}/${pod.metadata?.name ?? ""}`;
+    if (stopped || seen.has(id) || pod.status?.phase !== "Pending" || pod.metadata?.deletionTimestamp) return;
+    // Scheduled to a node: a real kubelet runs it, not this runner.
+    if (pod.spec?.nodeName !== undefined && pod.spec.nodeName !== "") return;
+    seen.add(id);
+    runner.started.push(id);
+    const run = slot()
+      .then(() => runPod(pod))
+      .catch((err: unknown) => {
+        writeFileSync(join(logDir, `${id.replace("/", "_")}.runner-error.log`), String(err));
+      })
+      .finally(release);
+    running.add(run);
+    void run.finally(() => running.delete(run));
+  }
+
+  async function poll(): Promise<void> {
     while (!stopped) {
       for (const namespace of options.namespaces()) {
         const pods = await core
-          .listNamespacedPod({ namespace, labelSelector: "app.kubernetes.io/managed-by=hub-mirror-operator" })
+          .listNamespacedPod({ namespace, labelSelector: LABEL_SELECTOR })
           .catch(() => ({ items: [] as V1Pod[] }));
-        for (const pod of pods.items) {
-          const id = `${namespace}/${pod.metadata?.name ?? ""}`;
-          if (seen.has(id) || pod.status?.phase !== "Pending" || pod.metadata?.deletionTimestamp) continue;
-          // Scheduled to a node: a real kubelet runs it, not this runner.
-          if (pod.spec?.nodeName !== undefined && pod.spec.nodeName !== "") continue;
-          seen.add(id);
-          runner.started.push(id);
-          const run = runPod(pod).catch((err: unknown) => {
-            writeFileSync(join(logDir, `${id.replace("/", "_")}.runner-error.log`), String(err));
-          });
-          running.add(run);
-          void run.finally(() => running.delete(run));
-        }
+        for (const pod of pods.items) consider(pod);
       }
       await sleep(200);
     }
+  }
+
+  /** Watches pods of all namespaces; the library re-lists and re-watches by itself. */
+  async function watch(): Promise<void> {
+    const informer = new ListWatch<V1Pod>(
+      "/api/v1/pods",
+      new Watch(options.kc),
+      () => core.listPodForAllNamespaces({ labelSelector: LABEL_SELECTOR }),
+      false,
+      LABEL_SELECTOR,
+    );
+    const onPod = (pod: V1Pod) => {
+      if (options.namespaces().includes(pod.metadata?.namespace ?? "")) consider(pod);
+    };
+    informer.on("add", onPod);
+    informer.on("update", onPod);
+    informer.on("error", () => {
+      if (!stopped) setTimeout(() => void informer.start(), 1000);
+    });
+    await informer.start();
+    while (!stopped) await sleep(200);
+    await informer.stop();
   }
 
   const runner: PodRunner = {
@@ -542,6 +710,6 @@ export function startPodRunner(options: PodRunnerOptions): PodRunner {
       await Promise.all(running);
     },
   };
-  const looping = loop();
+  const looping = options.discovery === "watch" ? watch() : poll();
   return runner;
 }

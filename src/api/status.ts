@@ -53,6 +53,7 @@ export type Condition = z.output<typeof conditionSchema>;
 
 export const PHASES = [
   "Pending",
+  "Queued",
   "Preflight",
   "Mirroring",
   "Verifying",
@@ -352,6 +353,16 @@ export const mirrorJobStatusSchema = z
         "Ready, Reconciling, Stalled, PreflightPassed, Mirrored, Verified, Applied, RolledOut, Pruned.",
       )
       .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] }),
+    queued: z
+      .object({
+        trigger,
+        since: time("When the run became due and had to wait for a run slot."),
+      })
+      .strict()
+      .optional()
+      .describe(
+        "A run that is due and waits for a run slot (the operator's HUBMIRROR_MAX_RUNS and HUBMIRROR_MAX_RUNS_PER_REGISTRY): the oldest waiting run gets the next free slot.",
+      ),
     currentRun: runSchema.optional().describe("The run in progress."),
     lastRun: runSchema.optional().describe("The last finished run."),
     lastSuccessfulRun: runSchema.optional().describe("The last run that succeeded."),

@@ -13,8 +13,10 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import { createOperatorMetrics, type OperatorMetrics } from "../metrics/registry.ts";
 import { MirrorJobController } from "../runtime/controller.ts";
+import { DEFAULT_RUN_LIMITS } from "../runtime/run-slots.ts";
 import { startHealthServer, type HealthServer } from "../runtime/health.ts";
 import { startLeaderElection, type LeaderElector } from "../runtime/leader-election.ts";
+import { shareConnections } from "../runtime/kube-connections.ts";
 
 const SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
@@ -41,6 +43,8 @@ const configSchema = z.object({
   heartbeatTimeoutSeconds: z.number().int().min(5),
   drainBatchSeconds: z.number().int().min(0).max(3600),
   workers: z.number().int().min(1).max(32),
+  maxRuns: z.number().int().min(1).max(10_000),
+  maxRunsPerRegistry: z.number().int().min(1).max(10_000),
   watchNamespaces: z.array(namespaceName),
   applyNamespaces: z.array(namespaceName),
 });
@@ -74,6 +78,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ManagerConfig {
     // Changes that drain nodes and become ready within this long of each other are applied together.
     drainBatchSeconds: int("HUBMIRROR_DRAIN_BATCH_SECONDS", 60),
     workers: int("HUBMIRROR_WORKERS", 2),
+    maxRuns: int("HUBMIRROR_MAX_RUNS", DEFAULT_RUN_LIMITS.maxRuns),
+    maxRunsPerRegistry: int("HUBMIRROR_MAX_RUNS_PER_REGISTRY", DEFAULT_RUN_LIMITS.maxRunsPerRegistry),
   });
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
@@ -92,7 +98,12 @@ export interface Manager {
 }
 
 export async function runManager(config: ManagerConfig, kc: KubeConfig, logger: Logger): Promise<Manager> {
-  const metrics: OperatorMetrics = createOperatorMetrics({ mirrorJobs: () => controller.mirrorJobs() });
+  // One connection pool for every request and watch (client-node makes one per request).
+  shareConnections(kc);
+  const metrics: OperatorMetrics = createOperatorMetrics({
+    mirrorJobs: () => controller.mirrorJobs(),
+    runs: () => (leading && controller.synced() ? controller.slots.counts() : undefined),
+  });
   const controller: MirrorJobController = new MirrorJobController({
     logger,
     shell: new KubeShell(kc, config.identity, {
@@ -104,6 +115,7 @@ export async function runManager(config: ManagerConfig, kc: KubeConfig, logger: 
     }),
     watch: (cache, listener) => startWatches(kc, logger, config.watchNamespaces, cache, listener),
     workers: config.workers,
+    runLimits: { maxRuns: config.maxRuns, maxRunsPerRegistry: config.maxRunsPerRegistry },
     queueObserver: metrics.controller.queueObserver(),
     onReconciled: (result, seconds) => {
       metrics.controller.reconciled(result, seconds);

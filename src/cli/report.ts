@@ -14,6 +14,22 @@ function flags(argv: readonly string[]): Map<string, string> {
 }
 
 export async function report(argv: readonly string[]): Promise<number> {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  return reportAs(argv, kc, (line) => {
+    process.stdout.write(`${line}\n`);
+  });
+}
+
+/**
+ * The reporter with the given identity and output: what `report` runs after loading the
+ * pod's credentials (the dev kit's benchmark pod runner calls it in its own process).
+ */
+export async function reportAs(
+  argv: readonly string[],
+  kc: KubeConfig,
+  echo: (line: string) => void,
+): Promise<number> {
   const f = flags(argv);
   const required = (name: string) => {
     const value = f.get(name);
@@ -22,8 +38,6 @@ export async function report(argv: readonly string[]): Promise<number> {
   };
   const namespace = required("namespace");
   const name = required("result-configmap");
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
   const core = kc.makeApiClient(CoreV1Api);
   return runReporter({
     stateDir: required("state"),
@@ -31,9 +45,7 @@ export async function report(argv: readonly string[]): Promise<number> {
     registry: required("registry"),
     heartbeatTimeoutSeconds: Number(f.get("heartbeat-timeout") ?? "120"),
     echoLevel: f.get("echo-level") === "error" ? "error" : "all",
-    echo: (line) => {
-      process.stdout.write(`${line}\n`);
-    },
+    echo,
     writer: {
       async write(data, binaryData) {
         await core.patchNamespacedConfigMap(

@@ -4,7 +4,7 @@
  * as `/metrics` on the health server.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { Registry } from "prom-client";
+import { Gauge, Registry } from "prom-client";
 import { ControllerMetrics } from "./controller-metrics.ts";
 import { MirrorJobMetrics } from "./mirrorjob-metrics.ts";
 import type { MirrorJobLike } from "./mirrorjob-samples.ts";
@@ -22,8 +22,26 @@ export interface OperatorMetrics {
 
 export function createOperatorMetrics(options: {
   readonly mirrorJobs: () => Iterable<MirrorJobLike> | undefined;
+  /** Runs in progress and due runs waiting for a slot (the leader's; undefined elsewhere). */
+  readonly runs?: () => { readonly inProgress: number; readonly waiting: number } | undefined;
 }): OperatorMetrics {
   const registry = new Registry();
+  const runs = options.runs;
+  for (const [name, help, field] of [
+    ["hubmirror_runs_in_progress", "Runs in progress (HUBMIRROR_MAX_RUNS limits them).", "inProgress"],
+    ["hubmirror_runs_waiting", "Due runs waiting for a run slot (phase Queued).", "waiting"],
+  ] as const) {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const counts = runs?.();
+        if (counts === undefined) this.reset();
+        else this.set(counts[field]);
+      },
+    });
+  }
   const controller = new ControllerMetrics({ registry, controller: CONTROLLER_NAME, queue: CONTROLLER_NAME });
   const mirrorJobs = new MirrorJobMetrics({ registry, mirrorJobs: options.mirrorJobs });
   return {

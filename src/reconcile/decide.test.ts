@@ -14,6 +14,7 @@ import type {
   Observed,
   Query,
   RegistryCheck,
+  RunSlot,
 } from "./protocol.ts";
 
 const settings: DecideSettings = {
@@ -90,6 +91,8 @@ const pushSecret: V1Secret = {
 
 /** The shell's answers, named as the tests give them. */
 interface Given {
+  /** The run slot (default: granted). */
+  readonly slot?: RunSlot;
   readonly registryCheck?: RegistryCheck;
   readonly verification?: { readonly runId: string; readonly result: VerifyResult };
   readonly sealed?: { readonly runId: string; readonly result: V1ConfigMap | undefined };
@@ -98,6 +101,7 @@ interface Given {
 
 function answersOf(given: Given): Answers {
   return {
+    runSlot: { kind: "runSlot", slot: given.slot ?? { granted: true } },
     ...(given.registryCheck !== undefined && {
       checkRegistry: { kind: "checkRegistry", result: given.registryCheck },
     }),
@@ -108,7 +112,7 @@ function answersOf(given: Given): Answers {
 }
 
 function observed(extra: Partial<Omit<Observed, "answers">> & Given = {}): Observed {
-  const { registryCheck, verification, sealed, ensured, ...rest } = extra;
+  const { registryCheck, verification, sealed, ensured, slot, ...rest } = extra;
   return {
     now,
     referenced: { secrets: new Map([["push", pushSecret]]), configMaps: new Map() },
@@ -118,6 +122,7 @@ function observed(extra: Partial<Omit<Observed, "answers">> & Given = {}): Obser
     resultConfigMaps: new Map(),
     ...rest,
     answers: answersOf({
+      ...(slot !== undefined && { slot }),
       ...(registryCheck !== undefined && { registryCheck }),
       ...(verification !== undefined && { verification }),
       ...(sealed !== undefined && { sealed }),

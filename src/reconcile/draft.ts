@@ -46,8 +46,8 @@ export class Draft {
   applyNext: Next = AWAIT_CHANGE;
   /** What the prune stage wants of `next` when the decision ends later (schedule stage). */
   pruneNext: Next = AWAIT_CHANGE;
-  /** The phase the apply stage reports when nothing else is going on. */
-  applyPhase?: "AwaitingApproval";
+  /** The phase the apply (or verify) stage reports when nothing else is going on. */
+  applyPhase?: "AwaitingApproval" | "Verifying";
   /** The decision writes the status as stored (a MirrorJob being deleted). */
   private keepStored = false;
 
@@ -57,7 +57,9 @@ export class Draft {
     this.settings = settings;
     this.now = observed.now;
     this.generation = mj.metadata.generation ?? 0;
-    this.status = { ...mj.status, observedGeneration: this.generation };
+    // A run waits for a slot only as long as a decision says so (start run sets it again).
+    const { queued: _, ...stored } = mj.status ?? {};
+    this.status = { ...stored, observedGeneration: this.generation };
     this.conditions = [...(mj.status?.conditions ?? [])];
     this.line = mj.spec.mirror.line ?? settings.defaultOcMirrorLine;
   }

@@ -78,9 +78,35 @@ export interface RegistryNeighbours {
   /** MirrorJobs whose current run's image list is gone (`namespace/name (run id)`). */
   readonly unknown: readonly string[];
 }
+/** Which limit keeps a due run waiting. */
+export type RunSlotLimit = "global" | "registry";
+
+/**
+ * The answer to a `runSlot` query: a slot (held until the run's Job exists or the reconcile
+ * ends without one), or why not: the limit that is reached, and how many runs are waiting
+ * ahead of this one (oldest due first).
+ */
+export type RunSlot =
+  | { readonly granted: true }
+  | {
+      readonly granted: false;
+      readonly limit: RunSlotLimit;
+      /** The limit's value. */
+      readonly max: number;
+      /** Runs in progress under that limit. */
+      readonly inProgress: number;
+      /** Due runs that get a slot before this one. */
+      readonly ahead: number;
+    };
 
 /** Questions only the shell can answer. */
 export type Query =
+  /**
+   * A run is due: may it start now? Answered at once from the operator's own count of runs in
+   * progress (its cache's run Jobs, plus runs being started), atomically, so that two workers
+   * never both take the last slot. `since` orders the waiting runs (oldest first).
+   */
+  | { readonly kind: "runSlot"; readonly registry: string; readonly since: string }
   /** The registry answers `/v2/` and accepts the push credentials (the network half of preflight). */
   | {
       readonly kind: "checkRegistry";
@@ -154,6 +180,7 @@ export type Query =
 
 /** The shell's answers, one per query kind. */
 export type Answer =
+  | { readonly kind: "runSlot"; readonly slot: RunSlot }
   | { readonly kind: "checkRegistry"; readonly result: RegistryCheck }
   | { readonly kind: "verify"; readonly runId: string; readonly result: VerifyResult }
   | { readonly kind: "readApplied"; readonly live: LiveState }

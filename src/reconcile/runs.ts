@@ -23,6 +23,11 @@ export function toDate(value: Date | string | undefined, fallback: Date): Date {
   return value === undefined ? fallback : new Date(value);
 }
 
+/** The registry a MirrorJob mirrors to, `host[:port]` of spec.registry.url: what its run slots count per. */
+export function targetRegistry(url: string): string {
+  return url.split("/")[0] ?? url;
+}
+
 export function jobFinished(job: V1Job): "Complete" | "Failed" | undefined {
   const done = job.status?.conditions?.find(
     (c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True",

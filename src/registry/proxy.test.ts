@@ -3,6 +3,7 @@ import {
   proxyFromEnvironment,
   proxySecrets,
   proxySettings,
+  secureContextFor,
   usesProxy,
   withOperatorNoProxy,
 } from "./proxy.ts";
@@ -49,5 +50,20 @@ describe("proxy settings", () => {
     expect(proxySecrets({ httpsProxy: "http://user:p%40ss@proxy:3128" })).toEqual(["p%40ss", "p@ss"]);
     expect(proxySecrets({ httpsProxy: "http://proxy:3128" })).toEqual([]);
     expect(proxySecrets({ httpsProxy: "not a url" })).toEqual([]);
+  });
+});
+
+describe("secureContextFor", () => {
+  const pem = (n: number) =>
+    `-----BEGIN CERTIFICATE-----\nnot parsed ${String(n)}\n-----END CERTIFICATE-----\n`;
+  it("shares one context per CA list, and keeps at most 16", () => {
+    // Text without a certificate block Node takes as an empty list: enough to tell lists apart.
+    const a = secureContextFor([]);
+    expect(secureContextFor([])).toBe(a);
+    const others = Array.from({ length: 16 }, (_, i) => secureContextFor([`# ${pem(i)}`]));
+    expect(new Set(others).size).toBe(16);
+    expect(secureContextFor(["# " + pem(15)])).toBe(others[15]);
+    // The least recently used (the empty list) went when the 17th came.
+    expect(secureContextFor([])).not.toBe(a);
   });
 });

@@ -7,7 +7,8 @@
  * `proxySettings(spec.proxy)`; both always exempt in-cluster and loopback traffic
  * (`OPERATOR_NO_PROXY`), so a proxy never sees calls to services of the cluster.
  */
-import { createSecureContext } from "node:tls";
+import { createHash } from "node:crypto";
+import { createSecureContext, type SecureContext } from "node:tls";
 import { Agent, EnvHttpProxyAgent, type Dispatcher } from "undici";
 
 export interface ProxySettings {
@@ -97,6 +98,34 @@ export interface DispatcherOptions {
   readonly allowH2?: boolean;
 }
 
+/** SecureContexts by their CA list, most recently used last (see secureContextFor). */
+const secureContexts = new Map<string, SecureContext>();
+const MAX_SECURE_CONTEXTS = 16;
+
+/**
+ * One SecureContext per CA list, shared by every client and connection that trusts it: given
+ * a `ca` list, Node would otherwise parse the whole list (the system roots plus the bundle)
+ * for each new connection, and a fresh context per client costs a few milliseconds of CPU and
+ * some megabytes of native memory each time (an operator verifying a thousand runs made a
+ * thousand). Bounded: the least recently used of more than MAX_SECURE_CONTEXTS lists goes.
+ */
+export function secureContextFor(ca: readonly string[]): SecureContext {
+  const key = createHash("sha256").update(ca.join("\0")).digest("hex");
+  const known = secureContexts.get(key);
+  if (known !== undefined) {
+    secureContexts.delete(key);
+    secureContexts.set(key, known);
+    return known;
+  }
+  const context = createSecureContext({ ca: [...ca] });
+  secureContexts.set(key, context);
+  for (const oldest of secureContexts.keys()) {
+    if (secureContexts.size <= MAX_SECURE_CONTEXTS) break;
+    secureContexts.delete(oldest);
+  }
+  return context;
+}
+
 /**
  * One long-lived dispatcher for a registry: a plain Agent, or, when an HTTPS proxy is set,
  * an EnvHttpProxyAgent given explicit values (so it never reads the environment on
@@ -104,11 +133,9 @@ export interface DispatcherOptions {
  * inside the tunnel.
  */
 export function createDispatcher(proxy: ProxySettings | undefined, options: DispatcherOptions): Dispatcher {
-  // One SecureContext for every connection: given a `ca` list, Node would otherwise
-  // parse the whole list (the system roots plus the bundle) for each new connection.
   const tls = {
     rejectUnauthorized: options.tls.rejectUnauthorized,
-    ...(options.tls.ca !== undefined && { secureContext: createSecureContext({ ca: [...options.tls.ca] }) }),
+    ...(options.tls.ca !== undefined && { secureContext: secureContextFor(options.tls.ca) }),
   };
   const agentOptions = {
     connections: options.connections,

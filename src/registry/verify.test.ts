@@ -351,8 +351,8 @@ describe("verifiedCondition", () => {
     ["tls", "RegistryTLSFailed", /spec\.registry\.caBundleRef/],
     ["unreachable", "RegistryUnreachable", /network policies, spec\.proxy/],
     ["timeout", "RegistryUnreachable", /reachable/],
-    ["server", "RegistryUnreachable", /re-run the MirrorJob/],
-    ["rate-limited", "RegistryUnreachable", /re-run the MirrorJob/],
+    ["server", "RegistryUnreachable", /verification runs again every minute/],
+    ["rate-limited", "RegistryUnreachable", /verification runs again every minute/],
     ["invalid-reference", "ImagesMissing", /image list is malformed/],
   ] as const)("maps %s errors to %s", (kind, reason, advice) => {
     const condition = verifiedCondition({

@@ -389,8 +389,8 @@ function adviceForError(reason: VerifiedReason, kind: VerifyErrorKind): string {
     default:
       return kind === "aborted"
         ? "verification will run again"
-        : "check that the registry is up and reachable from the operator (network policies, spec.proxy), then " +
-            RERUN;
+        : "check that the registry is up and reachable from the operator (network policies, spec.proxy); " +
+            "verification runs again every minute until the registry answers";
   }
 }
 

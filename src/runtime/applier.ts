@@ -5,6 +5,7 @@
  * Kinds whose API the cluster does not serve (kind, vanilla Kubernetes) and missing
  * namespaces are reported by name, never thrown.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   ApiException,
   CoreV1Api,
@@ -20,7 +21,16 @@ import { mergePullSecret, PULL_SECRET_KEY, type PullEntry } from "../apply/pull-
 import { apiMessage, FIELD_MANAGER, isStatus } from "./kube-api.ts";
 
 /** Conflicts on the pull secret are retried this often (another writer changed it meanwhile). */
-const PULL_SECRET_ATTEMPTS = 5;
+const PULL_SECRET_ATTEMPTS = 10;
+
+/**
+ * The pause before the next attempt after a conflict on the pull secret: random up to
+ * 25 ms * 2^attempt (at most 1 s). Without it, a writer that updates the secret in a tight
+ * loop won every race five times in a row and the merge failed (test/e2e/faults.test.ts).
+ */
+export function conflictPauseMs(attempt: number, random: () => number = Math.random): number {
+  return Math.round(random() * Math.min(1_000, 25 * 2 ** attempt));
+}
 
 /** The kind's API is not served: no CRD (404 on discovery or list, or unknown kind). */
 function isMissingApi(err: unknown): boolean {
@@ -195,6 +205,7 @@ export class Applier {
         return true;
       } catch (err) {
         if (!isStatus(err, 409) || attempt >= PULL_SECRET_ATTEMPTS) throw err;
+        await sleep(conflictPauseMs(attempt));
       }
     }
   }

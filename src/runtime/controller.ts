@@ -9,7 +9,10 @@
  * - a reconcile does not decide from a cache older than its own last write (replaced);
  * - Events recorded before a status write that lost a conflict are not recorded again when
  *   the next reconcile finds the same facts (unconfirmedEvents);
- * - a failure backs off per key, and the status says when the next try comes.
+ * - a failure backs off per key, and the status says when the next try comes;
+ * - runs in progress are limited (run-slots.ts): the controller answers decide's `runSlot`
+ *   query itself, holds a granted slot until the run's Job is in the cache, and wakes the
+ *   oldest waiting runs when a run ends.
  */
 import type { KubernetesObject, V1ConfigMap, V1Job } from "@kubernetes/client-node";
 import type { Logger } from "pino";
@@ -17,6 +20,7 @@ import { KIND } from "../api/mirrorjob.ts";
 import type { Condition, MirrorJobStatus } from "../api/status.ts";
 import { formatFieldErrors, validateMirrorJob, type MirrorJob } from "../api/validation.ts";
 import { isPruneObject, LABELS, MANAGER, ownerName } from "../job/names.ts";
+import { jobFinished } from "../reconcile/runs.ts";
 import { setCondition, settleConditions } from "../reconcile/conditions.ts";
 import { decide } from "../reconcile/decide.ts";
 import { referencedNames } from "../reconcile/preflight.ts";
@@ -45,6 +49,7 @@ import {
 import type { InformerEventType } from "./informer.ts";
 import { describeError, retryAfterMs } from "./kube-api.ts";
 import type { MirrorJobKey, MirrorJobVersion } from "./mirrorjob-writer.ts";
+import { DEFAULT_RUN_LIMITS, RunSlots, type RunLimits } from "./run-slots.ts";
 import type { Shell } from "./shell.ts";
 import { WorkQueue, type WorkQueueObserver } from "./workqueue.ts";
 
@@ -86,6 +91,8 @@ export interface ControllerOptions {
   /** Starts the watches that fill `cache` and report to `listener` (cache.ts's startWatches). */
   readonly watch: (cache: ControllerCache, listener: CacheListener) => Watches;
   readonly workers?: number;
+  /** Limits on runs in progress (default DEFAULT_RUN_LIMITS). */
+  readonly runLimits?: RunLimits;
   readonly queueObserver?: WorkQueueObserver;
   /** Called after each reconcile (metrics; results as controller-runtime counts them). */
   readonly onReconciled?: (result: ReconcileResult, seconds: number) => void;
@@ -150,6 +157,8 @@ export class MirrorJobController {
   private readonly shell: Shell;
   private readonly now: () => Date;
   readonly cache = new ControllerCache();
+  /** Runs in progress and being started, against the limits. */
+  readonly slots: RunSlots;
   /** A queue per leadership term: a shut-down queue hands out nothing again. */
   private queue: WorkQueue;
   private watches: Watches | undefined;
@@ -179,7 +188,13 @@ export class MirrorJobController {
     this.log = options.logger.child({ controller: "mirrorjob" });
     this.shell = options.shell;
     this.now = options.now ?? (() => new Date());
+    this.slots = new RunSlots(options.runLimits ?? DEFAULT_RUN_LIMITS, this.cache);
     this.queue = this.newQueue();
+  }
+
+  /** Queues the waiting runs that free slots go to now. */
+  private wakeWaiting(): void {
+    for (const key of this.slots.admissible()) this.queue.add(key);
   }
 
   private newQueue(): WorkQueue {
@@ -251,9 +266,15 @@ export class MirrorJobController {
         this.queue.add(item);
         return;
       }
-      case "jobs":
-        add(ownerName(obj, KIND));
+      case "jobs": {
+        const owner = ownerName(obj, KIND);
+        if (owner === undefined) return;
+        this.slots.jobSeen(itemKey(namespace, owner));
+        add(owner);
+        // A run that ended (or went) frees its slot for the oldest waiting run.
+        if (type === "delete" || jobFinished(obj) !== undefined) this.wakeWaiting();
         return;
+      }
       case "pods": {
         const job = ownerName(obj, "Job");
         const owner = job === undefined ? undefined : this.cache.jobs.get(namespace, job);
@@ -277,6 +298,8 @@ export class MirrorJobController {
 
   /** Drops what the controller remembers of a MirrorJob that is gone. */
   private forgetKey(item: string): void {
+    this.slots.release(item);
+    this.wakeWaiting();
     this.ownWrites.delete(item);
     this.replaced.delete(item);
     this.unconfirmedEvents.delete(item);
@@ -450,12 +473,16 @@ export class MirrorJobController {
   private async recordEvents(item: string, mjKey: MirrorJobKey, events: readonly EventSpec[]): Promise<void> {
     const unconfirmed = this.unconfirmedEvents.get(item);
     this.unconfirmedEvents.delete(item);
-    for (const event of events) {
-      if (unconfirmed?.has(eventFingerprint(event)) === true) continue;
-      await this.shell.recordEvent(mjKey, event).catch((err: unknown) => {
-        this.log.warn({ key: item, reason: event.reason, err: describeError(err) }, "event not recorded");
-      });
-    }
+    // At once: each Event is its own object, and none waits for another.
+    await Promise.all(
+      events
+        .filter((event) => unconfirmed?.has(eventFingerprint(event)) !== true)
+        .map((event) =>
+          this.shell.recordEvent(mjKey, event).catch((err: unknown) => {
+            this.log.warn({ key: item, reason: event.reason, err: describeError(err) }, "event not recorded");
+          }),
+        ),
+    );
   }
 
   /** An invalid stored object (only possible under an older schema): say so and stop. */
@@ -532,17 +559,34 @@ export class MirrorJobController {
     };
     // Decide, answer the query, decide again: until a decision asks nothing more.
     let decision = decide(mj, observed, this.options.settings);
-    for (let queries = 0; decision.query !== undefined; queries++) {
-      if (queries === MAX_QUERIES)
-        throw new Error(
-          `decide asked more than ${String(MAX_QUERIES)} queries (last: ${decision.query.kind})`,
-        );
-      // The effects of this pass first (a finalizer before an apply).
+    let slotTaken = false;
+    try {
+      for (let queries = 0; decision.query !== undefined; queries++) {
+        if (queries === MAX_QUERIES)
+          throw new Error(
+            `decide asked more than ${String(MAX_QUERIES)} queries (last: ${decision.query.kind})`,
+          );
+        // The effects of this pass first (a finalizer before an apply).
+        for (const effect of decision.effects) await this.shell.effect(target, effect);
+        const query = decision.query;
+        if (query.kind === "runSlot") {
+          // Answered here, in the same step as the decision that asked: nothing runs between
+          // the count and the taking of the slot.
+          const { slot, wake } = this.slots.acquire(item, query.registry, query.since);
+          slotTaken = slot.granted;
+          for (const key of wake) this.queue.add(key);
+          observed = withAnswer(observed, { kind: "runSlot", slot });
+        } else observed = withAnswer(observed, await this.shell.answer(mjKey, query));
+        decision = decide(mj, observed, this.options.settings);
+      }
       for (const effect of decision.effects) await this.shell.effect(target, effect);
-      observed = withAnswer(observed, await this.shell.answer(mjKey, decision.query));
-      decision = decide(mj, observed, this.options.settings);
+    } finally {
+      // A slot taken by a reconcile that created no Job goes back, to the oldest waiting run.
+      if (slotTaken && observed.answers.ensure?.outcome.ok !== true) {
+        this.slots.release(item);
+        this.wakeWaiting();
+      }
     }
-    for (const effect of decision.effects) await this.shell.effect(target, effect);
     const requeue = this.requeueOf(item, decision.next);
     // A failure backs off; the status says when the next try comes.
     const status: MirrorJobStatus = { ...decision.status };

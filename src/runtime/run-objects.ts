@@ -31,25 +31,42 @@ export class RunObjects {
   }
 
   /**
-   * Creates each object, in order, unless it exists. An existing object is left as it is,
+   * Creates each object unless it exists, in the stages of ensureStages: the objects of a
+   * stage at once, each stage after the one before it. An existing object is left as it is,
    * except a PersistentVolumeClaim's owner: a volume kept (Retain) after its MirrorJob was
    * deleted is adopted by the MirrorJob of the same name, and a change of its deletionPolicy
-   * adds or removes the owner reference. Stops at the first object the API server refuses
-   * (a 4xx other than 409 or 429) and answers with the refusal; other failures throw.
+   * adds or removes the owner reference. When the API server refuses an object (a 4xx other
+   * than 409 or 429), no later stage is started and the answer is the refusal of the first
+   * refused object in order; other failures throw.
    */
   async ensure(objects: readonly KubernetesObject[]): Promise<EnsureOutcome> {
-    for (const object of objects) {
-      try {
-        await this.objects.create(object, undefined, undefined, FIELD_MANAGER);
-      } catch (err) {
-        if (isStatus(err, 409)) {
-          if (object.kind === "PersistentVolumeClaim") await this.settleOwner(object);
-          continue;
-        }
-        const refusal = refusalOf(err, object);
-        if (refusal === undefined) throw err;
-        return { ok: false, refusal };
+    for (const stage of ensureStages(objects)) {
+      const outcome = await this.ensureAll(stage);
+      if (!outcome.ok) return outcome;
+    }
+    return { ok: true };
+  }
+
+  private async ensureAll(objects: readonly KubernetesObject[]): Promise<EnsureOutcome> {
+    const outcomes = await Promise.allSettled(objects.map((object) => this.ensureOne(object)));
+    for (const outcome of outcomes) {
+      if (outcome.status === "rejected") throw outcome.reason;
+      if (!outcome.value.ok) return outcome.value;
+    }
+    return { ok: true };
+  }
+
+  private async ensureOne(object: KubernetesObject): Promise<EnsureOutcome> {
+    try {
+      await this.objects.create(object, undefined, undefined, FIELD_MANAGER);
+    } catch (err) {
+      if (isStatus(err, 409)) {
+        if (object.kind === "PersistentVolumeClaim") await this.settleOwner(object);
+        return { ok: true };
       }
+      const refusal = refusalOf(err, object);
+      if (refusal === undefined) throw err;
+      return { ok: false, refusal };
     }
     return { ok: true };
   }
@@ -88,7 +105,8 @@ export class RunObjects {
   /**
    * Seals a run that has ended: deletes its RoleBinding and Role (its pod's identity may
    * write nothing any more), then makes its result ConfigMap immutable. Returns the result
-   * as the API server holds it then (undefined if it is gone).
+   * as the API server holds it then (undefined if it is gone): the patch that seals it answers
+   * with the sealed object, so nothing can change between what is read and what is sealed.
    */
   async sealRun(
     namespace: string,
@@ -97,25 +115,21 @@ export class RunObjects {
     const ignoreMissing = (err: unknown) => {
       if (!isStatus(err, 404)) throw err;
     };
-    await this.rbac.deleteNamespacedRoleBinding({ namespace, name: run.roleName }).catch(ignoreMissing);
-    await this.rbac.deleteNamespacedRole({ namespace, name: run.roleName }).catch(ignoreMissing);
-    const result = await this.core
-      .readNamespacedConfigMap({ namespace, name: run.resultName })
+    await Promise.all([
+      this.rbac.deleteNamespacedRoleBinding({ namespace, name: run.roleName }).catch(ignoreMissing),
+      this.rbac.deleteNamespacedRole({ namespace, name: run.roleName }).catch(ignoreMissing),
+    ]);
+    // An immutable ConfigMap takes `immutable: true` again (nothing changes), so one request
+    // seals it or reads it sealed.
+    return this.core
+      .patchNamespacedConfigMap(
+        { namespace, name: run.resultName, body: { immutable: true }, fieldManager: FIELD_MANAGER },
+        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      )
       .catch((err: unknown) => {
         if (isStatus(err, 404)) return undefined;
         throw err;
       });
-    if (result === undefined || result.immutable === true) return result;
-    return this.core.patchNamespacedConfigMap(
-      {
-        namespace,
-        name: run.resultName,
-        // Sealed over exactly the version read: a write in between fails and is retried.
-        body: { metadata: { resourceVersion: result.metadata?.resourceVersion }, immutable: true },
-        fieldManager: FIELD_MANAGER,
-      },
-      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-    );
   }
 
   /**
@@ -154,4 +168,30 @@ export class RunObjects {
     await this.rbac.deleteCollectionNamespacedRoleBinding({ namespace, labelSelector });
     await this.rbac.deleteCollectionNamespacedRole({ namespace, labelSelector });
   }
+}
+
+/**
+ * The order in which RunObjects.ensure creates a run's objects: consecutive objects together,
+ * except that a RoleBinding starts a stage of its own after everything before it (the API
+ * server resolves the Role's rules when a binding is created, and the operator has no `bind`
+ * verb, so a binding to a Role not yet created is refused), and the last object (the Job,
+ * whose pod runs as the ServiceAccount and mounts the rest) comes alone, after all of them.
+ */
+export function ensureStages(objects: readonly KubernetesObject[]): KubernetesObject[][] {
+  const stages: KubernetesObject[][] = [];
+  let current: KubernetesObject[] = [];
+  objects.forEach((object, i) => {
+    const alone = object.kind === "RoleBinding" || i === objects.length - 1;
+    if (alone && current.length > 0) {
+      stages.push(current);
+      current = [];
+    }
+    current.push(object);
+    if (alone) {
+      stages.push(current);
+      current = [];
+    }
+  });
+  if (current.length > 0) stages.push(current);
+  return stages;
 }

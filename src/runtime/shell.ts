@@ -17,9 +17,12 @@ import { pingRegistry, verifyRun } from "./registry-checks.ts";
 import { RolloutReader } from "./rollout-reader.ts";
 import { RunObjects } from "./run-objects.ts";
 
+/** The queries the shell answers (a run slot is the controller's own: see run-slots.ts). */
+export type ShellQuery = Exclude<Query, { readonly kind: "runSlot" }>;
+
 export interface Shell {
   /** Answers a decision's query. */
-  answer(mj: MirrorJobKey, query: Query): Promise<Answer>;
+  answer(mj: MirrorJobKey, query: ShellQuery): Promise<Answer>;
   /** Carries out an effect; finalizer effects update `mj` to the version they wrote. */
   effect(mj: MirrorJobVersion, effect: Effect): Promise<void>;
   /** A Job by name from the API server (the cache may not hold one created a moment ago). */
@@ -59,7 +62,7 @@ export class KubeShell implements Shell {
     this.cache = options.cache;
   }
 
-  async answer(mj: MirrorJobKey, query: Query): Promise<Answer> {
+  async answer(mj: MirrorJobKey, query: ShellQuery): Promise<Answer> {
     const owner: Owner = { namespace: mj.namespace, name: mj.name };
     switch (query.kind) {
       case "checkRegistry":

@@ -58,6 +58,11 @@ export async function startOperator(
       // Tests that drain nodes say how long changes due together wait for each other.
       drainBatchSeconds: 0,
       workers: 2,
+      // Every test file's operator serves all namespaces and counts every run Job of the shared
+      // control plane against its limits: limits that tests in parallel never reach unless a
+      // test sets its own (the operator's defaults are 10 and 5).
+      maxRuns: 50,
+      maxRunsPerRegistry: 50,
       // No namespace may change the cluster unless a test says so (the apply tests do).
       applyNamespaces: [],
       watchNamespaces: [],

@@ -4,8 +4,9 @@
 -- no math, no goto). Follows kstatus, then the MirrorJob's own states:
 --   status missing / being deleted / observedGeneration behind  -> Progressing
 --   Stalled=True (invalid spec, failed preflight)               -> Degraded
---   Reconciling=True (a run, its verification, or the cluster's
---     rollout of what was applied in progress)                  -> Progressing
+--   Reconciling=True (a run, its verification, the cluster's
+--     rollout of what was applied, or a due run waiting for a
+--     run slot: phase Queued)                                   -> Progressing
 --   status.pendingChange (waits for spec.apply.approvedChange)  -> Suspended
 --   status.pendingPrune (Pruned AwaitingPruneApproval: waits
 --   for spec.prune.approvedPlan)                                -> Suspended

@@ -24,9 +24,9 @@ import { cleanup } from "./cleanup.ts";
 import { followRun, RUN_POLL_MS } from "./follow-run.ts";
 import { resolveInputs } from "./resolve-inputs.ts";
 import { schedule } from "./schedule.ts";
-import { startRun } from "./start-run.ts";
+import { QUEUED_RECHECK_MS, startRun } from "./start-run.ts";
 import { validateSpec } from "./validate-spec.ts";
-import { verify } from "./verify.ts";
+import { REVERIFY_MS, verify } from "./verify.ts";
 
 const settings: DecideSettings = {
   defaultOcMirrorImage: "r.example.com/oc-mirror:1",
@@ -290,6 +290,59 @@ describe("stage verify", () => {
     expect(d.status.lastRun?.verification).toMatchObject({ reason: "AllImagesPresent", checked: 1 });
     expect(d.status.lastSuccessfulRun?.verification?.reason).toBe("AllImagesPresent");
   });
+  it("verifies again, every minute, while the registry could not answer", () => {
+    const checked = (reason: "RegistryUnreachable" | "ImagesMissing", agoMs: number): Run => ({
+      ...done,
+      verification: {
+        reason,
+        checked: 1,
+        present: 0,
+        missing: reason === "ImagesMissing" ? 1 : 0,
+        mismatched: 0,
+        errors: reason === "RegistryUnreachable" ? 1 : 0,
+        completionTime: new Date(now.getTime() - agoMs).toISOString(),
+      },
+    });
+    const unreachable = (agoMs: number) => checked("RegistryUnreachable", agoMs);
+    // 10 s after: waits, visibly, and asks to be looked at again when the minute is up.
+    const waiting = resolved(mirrorJob({}, { lastRun: unreachable(10_000) }));
+    expect(verify(waiting)).toBeUndefined();
+    expect(waiting.applyPhase).toBe("Verifying");
+    expect(waiting.applyNext).toEqual(after(REVERIFY_MS - 10_000));
+    // Its answer is recorded, and the wait starts over (phase Verifying from the start, never Failed).
+    const answered = resolved(mirrorJob({}, { lastRun: done }), {
+      verify: {
+        kind: "verify",
+        runId: "r1",
+        result: {
+          target: "reg.example.com/mirror",
+          checked: 1,
+          present: 0,
+          missing: 0,
+          mismatched: 0,
+          errors: 1,
+          digestsCompared: 0,
+          problems: [],
+          releasePayloadMissing: false,
+          catalogsMissing: [],
+          firstError: { destination: "reg.example.com/mirror/a:1", kind: "server", message: "HTTP 503" },
+        },
+      },
+    });
+    expect(verify(answered)).toBeUndefined();
+    expect(answered.status.lastRun?.verification?.reason).toBe("RegistryUnreachable");
+    expect(answered.applyPhase).toBe("Verifying");
+    expect(answered.applyNext).toEqual(after(REVERIFY_MS));
+    // A minute after: verifies again.
+    const again = verify(resolved(mirrorJob({}, { lastRun: unreachable(REVERIFY_MS) })));
+    expect(again?.query).toMatchObject({ kind: "verify", runId: "r1" });
+    expect(again?.status.phase).toBe("Verifying");
+    // Any other outcome is final: missing images need a new run, not another look.
+    const final = resolved(mirrorJob({}, { lastRun: checked("ImagesMissing", REVERIFY_MS) }));
+    expect(verify(final)).toBeUndefined();
+    expect(final.applyPhase).toBeUndefined();
+    expect(final.applyNext).toEqual(AWAIT_CHANGE);
+  });
   it("passes on when verification is off", () => {
     const d = resolved(mirrorJob({ verify: { enabled: false } }, { lastRun: done }));
     expect(verify(d)).toBeUndefined();
@@ -322,8 +375,10 @@ describe("stage schedule", () => {
 });
 
 describe("stage start run", () => {
-  function due(answers: Answers = {}): Draft {
-    const d = resolved(mirrorJob(), answers);
+  const granted: Answers = { runSlot: { kind: "runSlot", slot: { granted: true } } };
+  /** A due run's draft, with a run slot granted unless `answers` says otherwise. */
+  function due(answers: Answers = {}, slot: Answers = granted): Draft {
+    const d = resolved(mirrorJob(), { ...slot, ...answers });
     schedule(d);
     return d;
   }
@@ -337,6 +392,68 @@ describe("stage start run", () => {
     expect(started.status.currentRun?.id).toBe(runId);
     expect(started.next).toEqual(after(RUN_POLL_MS));
     expect(started.events.map((e) => e.reason)).toEqual(["RunStarted"]);
+  });
+  it("asks for a run slot first, for its registry, waiting since now", () => {
+    expect(startRun(due({}, {})).query).toEqual({
+      kind: "runSlot",
+      registry: "reg.example.com",
+      since: now.toISOString(),
+    });
+  });
+  const full: Answers = {
+    runSlot: {
+      kind: "runSlot",
+      slot: { granted: false, limit: "registry", max: 5, inProgress: 5, ahead: 3 },
+    },
+  };
+  it("waits without a slot: phase Queued, status.queued, Reconciling RunQueued, one Event, no registry check", () => {
+    const d = startRun(due(full));
+    expect(d.query).toBeUndefined();
+    expect(d.next).toEqual(after(QUEUED_RECHECK_MS));
+    expect(d.status.phase).toBe("Queued");
+    expect(d.status.queued).toEqual({ trigger: "Created", since: now.toISOString() });
+    const reconciling = d.status.conditions?.find((c) => c.type === "Reconciling");
+    expect(reconciling).toMatchObject({ status: "True", reason: "RunQueued" });
+    expect(reconciling?.message).toContain("at most 5 runs at once to reg.example.com");
+    expect(d.events.map((e) => [e.reason, e.note])).toEqual([
+      ["RunQueued", `${reconciling?.message ?? ""}: 5 in progress, 3 waiting ahead of this one`],
+    ]);
+  });
+  it("keeps its place while it waits: the stored since, the same message, no second Event", () => {
+    const first = startRun(due(full));
+    const stored = mirrorJob(
+      {},
+      { ...first.status, queued: { trigger: "Created", since: "2026-11-27T11:30:00Z" } },
+    );
+    const d = resolved(stored, { ...full });
+    schedule(d);
+    const again = startRun(d);
+    expect(again.status.queued?.since).toBe("2026-11-27T11:30:00Z");
+    expect(again.events).toEqual([]);
+    expect(again.status.conditions).toEqual(first.status.conditions);
+    // And asks for its slot with the time it has waited since.
+    const asking = resolved(stored, {});
+    schedule(asking);
+    expect(startRun(asking).query).toMatchObject({ kind: "runSlot", since: "2026-11-27T11:30:00Z" });
+  });
+  it("a run that got its slot no longer waits", () => {
+    const stored = mirrorJob({}, { queued: { trigger: "Created", since: "2026-11-27T11:30:00Z" } });
+    const d = resolved(stored, {
+      runSlot: { kind: "runSlot", slot: { granted: true } },
+      checkRegistry: { kind: "checkRegistry", result: { ok: true } },
+    });
+    schedule(d);
+    const ensure = startRun(d).query;
+    expect(ensure?.kind).toBe("ensure");
+    expect(d.status.queued).toBeUndefined();
+  });
+  it("a waiting run that is no longer due (suspended) no longer waits", () => {
+    const d = resolved(
+      mirrorJob({ suspend: true }, { queued: { trigger: "Created", since: "2026-11-27T11:30:00Z" } }),
+    );
+    const decided = schedule(d);
+    expect(decided?.status.queued).toBeUndefined();
+    expect(decided?.status.phase).toBe("Suspended");
   });
   it("backs off a registry that refuses the credentials", () => {
     const d = startRun(

@@ -1,6 +1,8 @@
 /**
- * Stage "start run": a run is due. The registry must answer with the push credentials (the
- * `checkRegistry` query: preflight's network half); the image set is adapted to the
+ * Stage "start run": a run is due. It needs a run slot first (the `runSlot` query): the
+ * operator limits the runs in progress, in all and per target registry, and a run that finds
+ * no free slot waits (phase Queued, `status.queued`), the oldest first. Then the registry must
+ * answer with the push credentials (the `checkRegistry` query: preflight's network half); the image set is adapted to the
  * MirrorJob's oc-mirror line (the review checklist and the adaptations are shown, never
  * blocking); then the run's objects are created (the `ensure` query). An object the API
  * server refuses starts no run: the refusal names the spec field to correct, what was
@@ -17,7 +19,9 @@ import { runId } from "../../job/names.ts";
 import { specFieldOfRefusal } from "../../job/spec-fields.ts";
 import { adaptImageSet } from "../../ocmirror/lines.ts";
 import type { Draft } from "../draft.ts";
-import { after, BACKOFF, type Decision, type Refusal } from "../protocol.ts";
+import { after, BACKOFF, type Decision, type Refusal, type RunSlot } from "../protocol.ts";
+import { targetRegistry } from "../runs.ts";
+import type { Trigger } from "../triggers.ts";
 import { preflightFailed } from "./failures.ts";
 import { RUN_POLL_MS } from "./follow-run.ts";
 
@@ -34,12 +38,50 @@ export function describeRefusal(refusal: Refusal, mirrorJobName: string): string
   );
 }
 
+/**
+ * How often a waiting run looks again by itself. The operator wakes the oldest waiting runs
+ * as soon as a slot frees; this only bounds the wait should that wake-up be missed.
+ */
+export const QUEUED_RECHECK_MS = 60_000;
+
+/** The decision of a due run that found no free slot: it waits, and says for what. */
+function waitForSlot(d: Draft, trigger: Trigger, since: string, slot: Exclude<RunSlot, { granted: true }>) {
+  const registry = targetRegistry(d.mj.spec.registry.url);
+  const limit =
+    slot.limit === "global"
+      ? `at most ${String(slot.max)} runs at once (HUBMIRROR_MAX_RUNS)`
+      : `at most ${String(slot.max)} runs at once to ${registry} (HUBMIRROR_MAX_RUNS_PER_REGISTRY)`;
+  // Stable while it waits (no counts): a message that changed with every run elsewhere would
+  // rewrite the status of every waiting MirrorJob.
+  const message = `a run is due (${trigger.kind}) and waits for a run slot: ${limit}; the runs due first start first`;
+  if (d.stored("Reconciling")?.reason !== "RunQueued")
+    d.event(
+      "Normal",
+      "RunQueued",
+      "Mirror",
+      `${message}: ${String(slot.inProgress)} in progress, ${String(slot.ahead)} waiting ahead of this one`,
+    );
+  d.status.queued = { trigger: trigger.kind, since };
+  d.status.phase = "Queued";
+  d.set("Reconciling", "True", "RunQueued", message);
+  d.set("Ready", "False", "RunQueued", message);
+  d.remove("Stalled");
+  return d.decision(after(QUEUED_RECHECK_MS));
+}
+
 export function startRun(d: Draft): Decision {
   const { mj, observed, status, settings } = d;
   const spec = mj.spec;
   const inputs = d.inputs;
   const due = d.due;
   if (inputs === undefined || due === undefined) throw new Error("start run: no run is due");
+
+  // A slot before anything else: a waiting run costs the registry nothing.
+  const since = mj.status?.queued?.since ?? d.now.toISOString();
+  const slot = observed.answers.runSlot?.slot;
+  if (slot === undefined)
+    return d.decision({ query: { kind: "runSlot", registry: targetRegistry(spec.registry.url), since } });
+  if (!slot.granted) return waitForSlot(d, due.trigger, since, slot);
 
   const check = observed.answers.checkRegistry?.result;
   if (check === undefined) {

@@ -1,14 +1,30 @@
 /**
  * Stage "verify": the last run's images are checked in the registry once (the `verify`
- * query), from its own dry-run mapping; the result is kept in lastRun. Off with
- * spec.verify.enabled false.
+ * query), from its own dry-run mapping; the result is kept in lastRun. Again every
+ * REVERIFY_MS while the registry could not answer. Off with spec.verify.enabled false.
  */
 import { runNames } from "../../job/names.ts";
 import { verifiedCondition } from "../../registry/verify.ts";
 import { readResultConfigMap } from "../../report/result.ts";
 import type { Draft } from "../draft.ts";
-import type { Decision } from "../protocol.ts";
+import type { Run } from "../../api/status.ts";
+import { after, combineNext, type Decision } from "../protocol.ts";
 import { expectedImages, needsVerification } from "../runs.ts";
+
+/**
+ * A verification the registry could not answer (down, 503, 429, no answer in time: reason
+ * RegistryUnreachable) runs again this long after it ended, until the registry answers. Each
+ * verification is itself bounded (the client's few retries and timeouts).
+ */
+export const REVERIFY_MS = 60_000;
+
+/** When the last run's verification runs again, if it could not reach the registry. */
+export function reverifyAt(run: Run | undefined): number | undefined {
+  const verification = run?.verification;
+  if (verification?.reason !== "RegistryUnreachable") return undefined;
+  if (run?.result !== "Succeeded" && run?.result !== "PartiallyFailed") return undefined;
+  return Date.parse(verification.completionTime) + REVERIFY_MS;
+}
 
 export function verify(d: Draft): Decision | undefined {
   const { mj, observed, status } = d;
@@ -18,11 +34,16 @@ export function verify(d: Draft): Decision | undefined {
     return undefined;
   }
   const last = status.lastRun;
-  if (!needsVerification(last)) return undefined;
-  const inputs = d.inputs;
-  if (inputs === undefined) throw new Error("verify: the inputs are not resolved");
+  if (last === undefined) return undefined;
   const answer = observed.answers.verify;
   if (answer?.runId !== last.id) {
+    const again = reverifyAt(last);
+    if (!needsVerification(last) && (again === undefined || d.now.getTime() < again)) {
+      if (again !== undefined) waitForRegistry(d, again);
+      return undefined;
+    }
+    const inputs = d.inputs;
+    if (inputs === undefined) throw new Error("verify: the inputs are not resolved");
     const read = readResultConfigMap(
       observed.resultConfigMaps.get(runNames(mj.metadata.name, last.id).result),
     );
@@ -67,5 +88,13 @@ export function verify(d: Draft): Decision | undefined {
     "Verify",
     message,
   );
+  const again = reverifyAt(status.lastRun);
+  if (again !== undefined) waitForRegistry(d, again);
   return undefined;
+}
+
+/** Waits for the registry, visibly: phase Verifying, Ready says why (schedule stage), and a timer. */
+function waitForRegistry(d: Draft, again: number): void {
+  d.applyPhase ??= "Verifying";
+  d.applyNext = combineNext(d.applyNext, after(Math.max(1_000, again - d.now.getTime())));
 }
