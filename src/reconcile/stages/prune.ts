@@ -388,6 +388,36 @@ export function prune(d: Draft): Decision | undefined {
     tlsVerify: mj.spec.registry.tlsVerify,
     ...(inputs.registryCaBundle !== undefined && { caBundle: inputs.registryCaBundle }),
   });
+  /**
+   * Plans against the registry and the other MirrorJobs (asked once per step): the plan, or
+   * the decision to take meanwhile (the question, or waiting for a neighbour's run).
+   */
+  const checkRegistry = (
+    step: string,
+    candidates: Parameters<typeof planPrune>[0]["candidates"],
+  ): { readonly plan: PrunePlan } | { readonly decision: Decision | undefined } => {
+    const answer = observed.answers.planPrune;
+    if (answer?.step !== step)
+      return {
+        decision: ask(
+          planQuery(
+            step,
+            candidates.map((c) => c.reference),
+          ),
+        ),
+      };
+    if (waitForNeighbours(answer)) return { decision: undefined };
+    return {
+      plan: planPrune({
+        registry,
+        fromRun: baseline,
+        toRun: target.id,
+        candidates,
+        keep: [keepSelf, ...answer.neighbours.keep],
+        resolutions: answer.resolutions,
+      }),
+    };
+  };
   /** Starts the Job of a step (its objects, then follow it). */
   const startStep = (step: "generate" | "delete", input: string, message: string): Decision | undefined => {
     const stepId = pruneStepId(id, step, current.attempt);
@@ -506,25 +536,12 @@ export function prune(d: Draft): Decision | undefined {
       current.attempt += 1;
       delete current.jobName;
     }
-    const step = `check:${pruneStepId(id, "delete", current.attempt)}`;
-    const candidates = deletionCandidates(stored.deletions);
-    const answer = observed.answers.planPrune;
-    if (answer?.step !== step)
-      return ask(
-        planQuery(
-          step,
-          candidates.map((c) => c.reference),
-        ),
-      );
-    if (waitForNeighbours(answer)) return undefined;
-    const recheck = planPrune({
-      registry,
-      fromRun: baseline,
-      toRun: target.id,
-      candidates,
-      keep: [keepSelf, ...answer.neighbours.keep],
-      resolutions: answer.resolutions,
-    });
+    const checked = checkRegistry(
+      `check:${pruneStepId(id, "delete", current.attempt)}`,
+      deletionCandidates(stored.deletions),
+    );
+    if (!("plan" in checked)) return checked.decision;
+    const recheck = checked.plan;
     if (recheck.errors.length > 0) {
       const first = recheck.errors[0];
       return failed(
@@ -609,24 +626,9 @@ export function prune(d: Draft): Decision | undefined {
       imageName: i.imageName,
       type: i.type,
     }));
-    const step = `plan:${generateStep}`;
-    const answer = observed.answers.planPrune;
-    if (answer?.step !== step)
-      return ask(
-        planQuery(
-          step,
-          candidates.map((c) => c.reference),
-        ),
-      );
-    if (waitForNeighbours(answer)) return undefined;
-    const plan = planPrune({
-      registry,
-      fromRun: baseline,
-      toRun: target.id,
-      candidates,
-      keep: [keepSelf, ...answer.neighbours.keep],
-      resolutions: answer.resolutions,
-    });
+    const checked = checkRegistry(`plan:${generateStep}`, candidates);
+    if (!("plan" in checked)) return checked.decision;
+    const plan = checked.plan;
     if (plan.refused !== undefined) {
       const message = `${plan.refused}; refused, nothing is deleted. Check spec.imageSet (a typo?) and start a new run`;
       delete state.current;
