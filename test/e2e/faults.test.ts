@@ -527,7 +527,8 @@ describe("faults", () => {
         waitFor(
           `Verified=False RegistryUnreachable on ${mj}`,
           () => (condition(mj, "Verified")?.reason === "RegistryUnreachable" ? attempts(mj) : undefined),
-          { timeoutMs: 150_000, intervalMs: 50 },
+          // The hanging registry alone takes the client's 4 attempts of 30 s each (about 2 min).
+          { timeoutMs: 240_000, intervalMs: 50 },
         ),
       ),
     );
@@ -549,7 +550,7 @@ describe("faults", () => {
 
     // The registry is back: the next verification (within a minute) finds every image.
     fault.reset();
-    await untilSucceeded(namespace, mjs, 150_000);
+    await untilSucceeded(namespace, mjs, 180_000);
     for (const mj of mjs) {
       expect(track(`${namespace}/${mj}`).last?.status?.lastRun?.verification?.reason, mj).toBe(
         "AllImagesPresent",
@@ -557,7 +558,7 @@ describe("faults", () => {
       expect(condition(mj, "Verified")?.status, mj).toBe("True");
     }
     await expectOneRunEach(namespace, mjs);
-  }, 300_000);
+  }, 480_000);
 
   it("a concurrent writer updates openshift-config/pull-secret in a loop during 20 merges: no entry of either writer is lost", async () => {
     await installOpenShiftStandIns(kc);
