@@ -517,8 +517,21 @@ describe("faults", () => {
 
     // What the user sees: the run Succeeded, verification could not reach the registry, and
     // the MirrorJob waits for it in phase Verifying (not Failed), Ready=False saying why.
-    const condition = (mj: string, type: string) =>
-      track(`${namespace}/${mj}`).last?.status?.conditions?.find((c) => c.type === type);
+    // Read from the API server itself (not this file's watch), so a timeout says what it saw.
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const latest = new Map<string, MirrorJob["status"]>();
+    const refresh = async (mj: string) => {
+      const object = (await custom.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: PLURAL,
+        name: mj,
+      })) as MirrorJob;
+      latest.set(mj, object.status);
+      return object.status;
+    };
+    const condition = (mj: string, type: string) => latest.get(mj)?.conditions?.find((c) => c.type === type);
     const attempts = (mj: string) =>
       fault.log.filter((r) => r.method === "HEAD" && manifests(mj).test(r.path)).length;
     // The HEAD requests of each one's first verification, counted when it reports.
@@ -526,14 +539,21 @@ describe("faults", () => {
       mjs.map((mj) =>
         waitFor(
           `Verified=False RegistryUnreachable on ${mj}`,
-          () => (condition(mj, "Verified")?.reason === "RegistryUnreachable" ? attempts(mj) : undefined),
+          async () => {
+            const status = await refresh(mj);
+            const verified = condition(mj, "Verified");
+            if (verified?.reason === "RegistryUnreachable") return attempts(mj);
+            throw new Error(
+              `phase ${String(status?.phase)}, last run ${String(status?.lastRun?.result)}, Verified ${String(verified?.reason)}: ${String(verified?.message)}`,
+            );
+          },
           // The hanging registry alone takes the client's 4 attempts of 30 s each (about 2 min).
-          { timeoutMs: 240_000, intervalMs: 50 },
+          { timeoutMs: 240_000, intervalMs: 250 },
         ),
       ),
     );
     for (const mj of mjs) {
-      const status = track(`${namespace}/${mj}`).last?.status;
+      const status = await refresh(mj);
       expect(status?.lastRun?.result, mj).toBe("Succeeded");
       expect(status?.phase, mj).toBe("Verifying");
       expect(condition(mj, "Ready"), mj).toMatchObject({ status: "False", reason: "RegistryUnreachable" });
@@ -555,6 +575,7 @@ describe("faults", () => {
       expect(track(`${namespace}/${mj}`).last?.status?.lastRun?.verification?.reason, mj).toBe(
         "AllImagesPresent",
       );
+      await refresh(mj);
       expect(condition(mj, "Verified")?.status, mj).toBe("True");
     }
     await expectOneRunEach(namespace, mjs);
