@@ -178,11 +178,17 @@ interface InspectedImage {
 }
 
 async function inspectImage(name: string): Promise<InspectedImage | undefined> {
-  let out: string;
-  try {
-    out = await buildah(["inspect", "--type", "image", name], { timeoutMs: 60_000 });
-  } catch {
-    return undefined;
+  let out = "";
+  // While another process (another test file, npm start) writes the same image store,
+  // `buildah inspect` can exit 0 with no output: asked again, a few times, a second apart.
+  for (let attempt = 1; out.trim() === ""; attempt++) {
+    try {
+      out = await buildah(["inspect", "--type", "image", name], { timeoutMs: 60_000 });
+    } catch {
+      return undefined;
+    }
+    if (out.trim() === "" && attempt === 5) throw new Error(`buildah inspect ${name}: no output, 5 times`);
+    if (out.trim() === "") await new Promise((resolve) => setTimeout(resolve, 1_000));
   }
   const parsed = JSON.parse(out) as {
     FromImageID?: string;

@@ -330,7 +330,7 @@ describe("one rollout at a time", () => {
 
   it("applies changes that drain nodes and are due together in one batch: the pool updates once", async () => {
     const mco = playMco({ renderMs: 1_000, updateMs: 3_000 });
-    operator = await startOperator(kc, { applyNamespaces: [NAMESPACE], drainBatchSeconds: 20 });
+    operator = await startOperator(kc, { applyNamespaces: [NAMESPACE], drainBatchSeconds: 60 });
     const mjs = mirrorJobs(kc);
     await mjs.create(NAMESPACE, "first", spec("batch-1"));
     await mjs.create(NAMESPACE, "second", spec("batch-2"));
