@@ -5,7 +5,7 @@
  */
 import type { V1Job } from "@kubernetes/client-node";
 import type { MirrorJobStatus } from "../src/api/status.ts";
-import type { Answer, EventSpec, Query } from "../src/reconcile/protocol.ts";
+import type { Answer, DecideSettings, EventSpec, Query } from "../src/reconcile/protocol.ts";
 import type { MirrorJobKey, MirrorJobVersion } from "../src/runtime/mirrorjob-writer.ts";
 import type { Shell } from "../src/runtime/shell.ts";
 
@@ -50,4 +50,16 @@ export class MemoryShell implements Shell {
     this.events.push(event);
     return Promise.resolve();
   }
+}
+
+/** Decide's settings for unit tests: fixed images, no drain batch window, these apply namespaces. */
+export function testSettings(applyNamespaces: readonly string[]): DecideSettings {
+  return {
+    defaultOcMirrorImage: "r.example.com/oc-mirror:1",
+    defaultOcMirrorLine: "4.20",
+    operatorImage: "r.example.com/op:1",
+    heartbeatTimeoutSeconds: 60,
+    drainBatchWindowMs: 0,
+    applyNamespaces: [...applyNamespaces],
+  };
 }

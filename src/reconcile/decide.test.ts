@@ -9,22 +9,15 @@ import { decide } from "./decide.ts";
 import type {
   Answers,
   Decision,
-  DecideSettings,
   EnsureOutcome,
   Observed,
   Query,
   RegistryCheck,
   RunSlot,
 } from "./protocol.ts";
+import { testSettings } from "../../devkit/memory-shell.ts";
 
-const settings: DecideSettings = {
-  defaultOcMirrorImage: "r.example.com/oc-mirror:1",
-  defaultOcMirrorLine: "4.20",
-  operatorImage: "r.example.com/op:1",
-  heartbeatTimeoutSeconds: 60,
-  drainBatchWindowMs: 0,
-  applyNamespaces: ["ns"],
-};
+const settings = testSettings(["ns"]);
 const now = new Date("2026-11-23T10:00:00Z");
 const verified = {
   reason: "AllImagesPresent",

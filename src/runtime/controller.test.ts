@@ -2,20 +2,13 @@ import type { KubernetesObject, V1Secret } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { MirrorJobStatus } from "../api/status.ts";
-import type { DecideSettings } from "../reconcile/protocol.ts";
 import { MemoryShell } from "../../devkit/memory-shell.ts";
 import type { ControllerCache, RawMirrorJob, Resource } from "./cache.ts";
 import { BACKOFF_POLICY, MAX_QUERIES, MirrorJobController, STALE_WRITE_REQUEUE_MS } from "./controller.ts";
 import type { InformerEventType } from "./informer.ts";
+import { testSettings } from "../../devkit/memory-shell.ts";
 
-const settings: DecideSettings = {
-  defaultOcMirrorImage: "r.example.com/oc-mirror:1",
-  defaultOcMirrorLine: "4.20",
-  operatorImage: "r.example.com/op:1",
-  heartbeatTimeoutSeconds: 60,
-  drainBatchWindowMs: 0,
-  applyNamespaces: [],
-};
+const settings = testSettings([]);
 const now = new Date("2026-11-27T12:00:00Z");
 
 const secretAt = (resourceVersion: string): V1Secret => ({

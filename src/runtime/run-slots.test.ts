@@ -2,7 +2,7 @@ import type { KubernetesObject, V1Job, V1Secret } from "@kubernetes/client-node"
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { MirrorJobStatus } from "../api/status.ts";
-import type { Answer, DecideSettings } from "../reconcile/protocol.ts";
+import type { Answer } from "../reconcile/protocol.ts";
 import { MemoryShell } from "../../devkit/memory-shell.ts";
 import { ControllerCache, type RawMirrorJob, type Resource } from "./cache.ts";
 import { MirrorJobController } from "./controller.ts";
@@ -10,15 +10,9 @@ import type { InformerEventType } from "./informer.ts";
 import type { MirrorJobKey } from "./mirrorjob-writer.ts";
 import { RunSlots } from "./run-slots.ts";
 import type { ShellQuery } from "./shell.ts";
+import { testSettings } from "../../devkit/memory-shell.ts";
 
-const settings: DecideSettings = {
-  defaultOcMirrorImage: "r.example.com/oc-mirror:1",
-  defaultOcMirrorLine: "4.20",
-  operatorImage: "r.example.com/op:1",
-  heartbeatTimeoutSeconds: 60,
-  drainBatchWindowMs: 0,
-  applyNamespaces: [],
-};
+const settings = testSettings([]);
 const now = new Date("2026-11-27T12:00:00Z");
 
 const pushSecret: V1Secret = {

@@ -9,28 +9,15 @@ import type { LiveObject } from "../../apply/plan.ts";
 import { runNames } from "../../job/names.ts";
 import { encodeJsonGzip, RESULT_KEYS } from "../../report/result.ts";
 import { decide } from "../decide.ts";
-import {
-  after,
-  type Answers,
-  type Decision,
-  type DecideSettings,
-  type Observed,
-  type Query,
-} from "../protocol.ts";
+import { after, type Answers, type Decision, type Observed, type Query } from "../protocol.ts";
 import type { RolloutObservation } from "../rollout.ts";
 import { inputsHash } from "../triggers.ts";
 import { MISSING_API_RECHECK_MS } from "./apply.ts";
+import { testSettings } from "../../../devkit/memory-shell.ts";
 
 const REGISTRY = "reg.example.com/mirror";
 const now = new Date("2026-11-23T10:00:00Z");
-const settings: DecideSettings = {
-  defaultOcMirrorImage: "r.example.com/oc-mirror:1",
-  defaultOcMirrorLine: "4.20",
-  operatorImage: "r.example.com/op:1",
-  heartbeatTimeoutSeconds: 60,
-  drainBatchWindowMs: 0,
-  applyNamespaces: ["hub"],
-};
+const settings = testSettings(["hub"]);
 const dockerConfig = (user: string) =>
   Buffer.from(
     JSON.stringify({ auths: { "reg.example.com": { auth: Buffer.from(`${user}:pw`).toString("base64") } } }),

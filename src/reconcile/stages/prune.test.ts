@@ -21,7 +21,6 @@ import {
   withAnswer,
   type Answer,
   type Decision,
-  type DecideSettings,
   type Observed,
   type Query,
   type RegistryNeighbours,
@@ -29,18 +28,12 @@ import {
 } from "../protocol.ts";
 import { inputsHash } from "../triggers.ts";
 import { MAX_PRUNE_ATTEMPTS, NEIGHBOUR_WAIT_MS, PRUNE_POLL_MS } from "./prune.ts";
+import { testSettings } from "../../../devkit/memory-shell.ts";
 
 const REG = "reg.example.com/mirror";
 const SRC = "quay.example.com";
 const now = new Date("2026-11-27T12:00:00Z");
-const settings: DecideSettings = {
-  defaultOcMirrorImage: "r.example.com/oc-mirror:1",
-  defaultOcMirrorLine: "4.20",
-  operatorImage: "r.example.com/op:1",
-  heartbeatTimeoutSeconds: 60,
-  drainBatchWindowMs: 0,
-  applyNamespaces: ["hub"],
-};
+const settings = testSettings(["hub"]);
 const push = {
   metadata: { name: "push" },
   data: {

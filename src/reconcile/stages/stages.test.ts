@@ -11,15 +11,7 @@ import { FINALIZER } from "../../apply/kinds.ts";
 import { runNames } from "../../job/names.ts";
 import { RESULT_KEYS } from "../../report/result.ts";
 import { Draft } from "../draft.ts";
-import {
-  after,
-  AWAIT_CHANGE,
-  BACKOFF,
-  combineNext,
-  type Answers,
-  type DecideSettings,
-  type Next,
-} from "../protocol.ts";
+import { after, AWAIT_CHANGE, BACKOFF, combineNext, type Answers, type Next } from "../protocol.ts";
 import { cleanup } from "./cleanup.ts";
 import { followRun, RUN_POLL_MS } from "./follow-run.ts";
 import { resolveInputs } from "./resolve-inputs.ts";
@@ -27,15 +19,9 @@ import { schedule } from "./schedule.ts";
 import { QUEUED_RECHECK_MS, startRun } from "./start-run.ts";
 import { validateSpec } from "./validate-spec.ts";
 import { REVERIFY_MS, verify } from "./verify.ts";
+import { testSettings } from "../../../devkit/memory-shell.ts";
 
-const settings: DecideSettings = {
-  defaultOcMirrorImage: "r.example.com/oc-mirror:1",
-  defaultOcMirrorLine: "4.20",
-  operatorImage: "r.example.com/op:1",
-  heartbeatTimeoutSeconds: 60,
-  drainBatchWindowMs: 0,
-  applyNamespaces: [],
-};
+const settings = testSettings([]);
 const now = new Date("2026-11-27T12:00:00Z");
 
 const pushSecret: V1Secret = {
