@@ -195,6 +195,8 @@ describe("decide: starting runs", () => {
     expect(conditionOf(d, "Reconciling")?.status).toBe("True");
     expect(conditionOf(d, "PreflightPassed")?.status).toBe("True");
     expect(d.events.map((e) => e.reason)).toEqual(["RunStarted"]);
+    // Named after the run: a restarted operator that repeats this decision does not say it twice.
+    expect(d.events[0]?.once).toBe(`run-${d.status.currentRun?.id ?? ""}-started`);
   });
 
   it("shows the review checklist's warnings without blocking the run", () => {

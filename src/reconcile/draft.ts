@@ -87,8 +87,8 @@ export class Draft {
     this.conditions = removeCondition(this.conditions, type);
   }
 
-  event(type: EventSpec["type"], reason: string, action: string, note: string): void {
-    this.record(event(type, reason, action, note));
+  event(type: EventSpec["type"], reason: string, action: string, note: string, once?: string): void {
+    this.record(event(type, reason, action, note, once));
   }
 
   /** Records an Event made elsewhere (with reconcile/events.ts's `event`). */

@@ -6,6 +6,18 @@ import type { EventSpec } from "./protocol.ts";
 
 export const MAX_EVENT_NOTE = 1024;
 
-export function event(type: EventSpec["type"], reason: string, action: string, note: string): EventSpec {
-  return { type, reason, action, note: note.length <= MAX_EVENT_NOTE ? note : note.slice(0, MAX_EVENT_NOTE) };
+export function event(
+  type: EventSpec["type"],
+  reason: string,
+  action: string,
+  note: string,
+  once?: string,
+): EventSpec {
+  return {
+    type,
+    reason,
+    action,
+    note: note.length <= MAX_EVENT_NOTE ? note : note.slice(0, MAX_EVENT_NOTE),
+    ...(once !== undefined && { once }),
+  };
 }

@@ -245,6 +245,12 @@ export interface EventSpec {
   readonly action: string;
   /** At most 1024 characters (events.k8s.io's limit); see reconcile/events.ts. */
   readonly note: string;
+  /**
+   * The one fact this Event states, unique within its MirrorJob (a DNS label, e.g.
+   * `run-<id>-started`). The Event is named after it, so a decision repeated by an operator
+   * that restarted between recording the Event and writing the status states it only once.
+   */
+  readonly once?: string;
 }
 
 export interface Decision {

@@ -139,7 +139,12 @@ describe("finishRun with the run's pods", () => {
       "run r1 crashed: container oc-mirror of pod mj-r1-abcde was OOMKilled: it exceeded its memory limit of 64Mi. " +
         "Raise spec.mirror.resources.limits.memory, then change spec.runRequest to run again",
     );
-    expect(event).toMatchObject({ type: "Warning", reason: "RunCrashed", note: finished.message });
+    expect(event).toMatchObject({
+      type: "Warning",
+      reason: "RunCrashed",
+      note: finished.message,
+      once: "run-r1-ended",
+    });
   });
 
   it("names it too when the reporter saw oc-mirror end by SIGKILL, and keeps what the result says", () => {

@@ -151,7 +151,7 @@ export function finishRun(
     message: string,
   ) => ({
     run: { ...record, result, message: message.slice(0, MAX_RUN_MESSAGE) },
-    event: event(type, reason, "Mirror", message),
+    event: event(type, reason, "Mirror", message, `run-${run.id}-ended`),
   });
   if (job === undefined) {
     const message = `run ${run.id} ended without a result: its Job ${run.jobName} was deleted`;

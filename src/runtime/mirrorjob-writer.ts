@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import {
   CustomObjectsApi,
   EventsV1Api,
+  type EventsV1Event,
   PatchStrategy,
   V1MicroTime,
   setHeaderOptions,
@@ -16,7 +17,7 @@ import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from "../api/mirrorjob.ts";
 import type { MirrorJobStatus } from "../api/status.ts";
 import { eventName } from "../job/names.ts";
 import type { EventSpec } from "../reconcile/protocol.ts";
-import { FIELD_MANAGER, REPORTING_CONTROLLER } from "./kube-api.ts";
+import { FIELD_MANAGER, isStatus, REPORTING_CONTROLLER } from "./kube-api.ts";
 
 export interface MirrorJobKey {
   readonly namespace: string;
@@ -102,27 +103,36 @@ export class MirrorJobWriter {
     mj.finalizers = finalizers;
   }
 
+  /** Records an Event; one that states a fact `once` already recorded is not recorded again. */
   async event(mj: MirrorJobKey, event: EventSpec): Promise<void> {
-    await this.eventsApi.createNamespacedEvent({
-      namespace: mj.namespace,
-      body: {
-        // Named like the API server's own events (generateName with "." is refused for Events).
-        metadata: { name: eventName(mj.name, randomBytes(8).toString("hex")) },
-        eventTime: new V1MicroTime(),
-        reportingController: REPORTING_CONTROLLER,
-        reportingInstance: this.instance.slice(0, 128),
-        action: event.action,
-        reason: event.reason,
-        note: event.note,
-        type: event.type,
-        regarding: {
-          apiVersion: API_VERSION,
-          kind: KIND,
-          name: mj.name,
-          namespace: mj.namespace,
-          uid: mj.uid,
-        },
+    await this.eventsApi
+      .createNamespacedEvent({
+        namespace: mj.namespace,
+        body: this.eventBody(mj, event),
+      })
+      .catch((err: unknown) => {
+        if (event.once === undefined || !isStatus(err, 409)) throw err;
+      });
+  }
+
+  private eventBody(mj: MirrorJobKey, event: EventSpec): EventsV1Event {
+    return {
+      // Named like the API server's own events (generateName with "." is refused for Events).
+      metadata: { name: eventName(mj.name, event.once ?? randomBytes(8).toString("hex")) },
+      eventTime: new V1MicroTime(),
+      reportingController: REPORTING_CONTROLLER,
+      reportingInstance: this.instance.slice(0, 128),
+      action: event.action,
+      reason: event.reason,
+      note: event.note,
+      type: event.type,
+      regarding: {
+        apiVersion: API_VERSION,
+        kind: KIND,
+        name: mj.name,
+        namespace: mj.namespace,
+        uid: mj.uid,
       },
-    });
+    };
   }
 }

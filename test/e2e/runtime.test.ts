@@ -1,13 +1,14 @@
 /**
  * The controller runtime against the real control plane: the resilient informer (including
  * recovery from refused lists and from broken connections), Lease leader election between two
- * candidates, and the health server.
+ * candidates, the health server, and how Events about a MirrorJob are recorded.
  */
 import { once } from "node:events";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import {
   CoordinationV1Api,
   CoreV1Api,
+  EventsV1Api,
   KubeConfig,
   RbacAuthorizationV1Api,
   type V1ConfigMap,
@@ -18,6 +19,7 @@ import { adminKubeConfig, restrictedKubeConfig, useNamespace, waitFor } from "..
 import { startHealthServer } from "../../src/runtime/health.ts";
 import { startInformer, type InformerEventType, type InformerHandle } from "../../src/runtime/informer.ts";
 import { startLeaderElection, type LeaderElector } from "../../src/runtime/leader-election.ts";
+import { MirrorJobWriter } from "../../src/runtime/mirrorjob-writer.ts";
 
 const kc = adminKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -403,5 +405,33 @@ describe("health server", () => {
 
     await server.close();
     await expect(get("/healthz")).rejects.toThrow();
+  });
+});
+
+describe("MirrorJob Events", () => {
+  const ns = useNamespace();
+
+  it("records a fact stated `once` one time, however often it is stated; other Events each time", async () => {
+    const writer = new MirrorJobWriter(kc, "runtime-test");
+    const mj = { namespace: ns.name, name: "mj", uid: "00000000-0000-0000-0000-000000000001" };
+    const started = {
+      type: "Normal",
+      reason: "RunStarted",
+      action: "Mirror",
+      note: "run r1 started",
+    } as const;
+    // A second operator process repeating the decision states the same fact again.
+    await writer.event(mj, { ...started, once: "run-r1-started" });
+    await writer.event(mj, { ...started, once: "run-r1-started" });
+    await writer.event(mj, { ...started, once: "run-r2-started" });
+    await writer.event(mj, { ...started, reason: "ImageSetReview" });
+    await writer.event(mj, { ...started, reason: "ImageSetReview" });
+    const events = (await kc.makeApiClient(EventsV1Api).listNamespacedEvent({ namespace: ns.name })).items;
+    expect(events.map((e) => `${e.metadata?.name ?? ""} ${e.reason ?? ""}`).sort()).toEqual([
+      expect.stringMatching(/^mj\.[0-9a-f]{16} ImageSetReview$/),
+      expect.stringMatching(/^mj\.[0-9a-f]{16} ImageSetReview$/),
+      "mj.run-r1-started RunStarted",
+      "mj.run-r2-started RunStarted",
+    ]);
   });
 });

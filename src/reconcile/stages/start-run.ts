@@ -166,6 +166,12 @@ export function startRun(d: Draft): Decision {
   status.phase = "Mirroring";
   d.set("Reconciling", "True", "RunStarted", `run ${id} started (${trigger.kind})`);
   d.set("Ready", "False", "RunInProgress", `run ${id} is in progress`);
-  d.event("Normal", "RunStarted", "Mirror", `run ${id} started by ${trigger.kind}: Job ${jobName}`);
+  d.event(
+    "Normal",
+    "RunStarted",
+    "Mirror",
+    `run ${id} started by ${trigger.kind}: Job ${jobName}`,
+    `run-${id}-started`,
+  );
   return d.decision(after(RUN_POLL_MS));
 }
