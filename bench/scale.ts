@@ -400,7 +400,11 @@ async function runSize(n: number, root: string): Promise<SizeResult> {
 
   const limits = args["default-limits"]
     ? {}
-    : { HUBMIRROR_MAX_RUNS: String(n), HUBMIRROR_MAX_RUNS_PER_REGISTRY: String(n) };
+    : {
+        HUBMIRROR_MAX_RUNS: String(n),
+        HUBMIRROR_MAX_RUNS_PER_REGISTRY: String(n),
+        HUBMIRROR_MAX_RUNS_PER_TARGET: String(n),
+      };
   let generation = 0;
   const startOperator = async (): Promise<Operator> => {
     generation++;

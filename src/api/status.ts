@@ -361,7 +361,7 @@ export const mirrorJobStatusSchema = z
       .strict()
       .optional()
       .describe(
-        "A run that is due and waits for a run slot (the operator's HUBMIRROR_MAX_RUNS and HUBMIRROR_MAX_RUNS_PER_REGISTRY): the oldest waiting run gets the next free slot.",
+        "A run that is due and waits for a run slot (the operator's HUBMIRROR_MAX_RUNS, HUBMIRROR_MAX_RUNS_PER_REGISTRY and HUBMIRROR_MAX_RUNS_PER_TARGET): the oldest waiting run gets the next free slot.",
       ),
     currentRun: runSchema.optional().describe("The run in progress."),
     lastRun: runSchema.optional().describe("The last finished run."),

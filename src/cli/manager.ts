@@ -45,6 +45,7 @@ const configSchema = z.object({
   workers: z.number().int().min(1).max(32),
   maxRuns: z.number().int().min(1).max(10_000),
   maxRunsPerRegistry: z.number().int().min(1).max(10_000),
+  maxRunsPerTarget: z.number().int().min(1).max(10_000),
   watchNamespaces: z.array(namespaceName),
   applyNamespaces: z.array(namespaceName),
 });
@@ -82,6 +83,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ManagerConfig {
     workers: int("HUBMIRROR_WORKERS", 8),
     maxRuns: int("HUBMIRROR_MAX_RUNS", DEFAULT_RUN_LIMITS.maxRuns),
     maxRunsPerRegistry: int("HUBMIRROR_MAX_RUNS_PER_REGISTRY", DEFAULT_RUN_LIMITS.maxRunsPerRegistry),
+    maxRunsPerTarget: int("HUBMIRROR_MAX_RUNS_PER_TARGET", DEFAULT_RUN_LIMITS.maxRunsPerTarget),
   });
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
@@ -117,7 +119,11 @@ export async function runManager(config: ManagerConfig, kc: KubeConfig, logger: 
     }),
     watch: (cache, listener) => startWatches(kc, logger, config.watchNamespaces, cache, listener),
     workers: config.workers,
-    runLimits: { maxRuns: config.maxRuns, maxRunsPerRegistry: config.maxRunsPerRegistry },
+    runLimits: {
+      maxRuns: config.maxRuns,
+      maxRunsPerRegistry: config.maxRunsPerRegistry,
+      maxRunsPerTarget: config.maxRunsPerTarget,
+    },
     queueObserver: metrics.controller.queueObserver(),
     onReconciled: (result, seconds) => {
       metrics.controller.reconciled(result, seconds);

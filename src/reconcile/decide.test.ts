@@ -98,7 +98,9 @@ function answersOf(given: Given): Answers {
     ...(given.registryCheck !== undefined && {
       checkRegistry: { kind: "checkRegistry", result: given.registryCheck },
     }),
-    ...(given.verification !== undefined && { verify: { kind: "verify", ...given.verification } }),
+    ...(given.verification !== undefined && {
+      verify: { kind: "verify", completionTime: now.toISOString(), ...given.verification },
+    }),
     ...(given.sealed !== undefined && { sealRun: { kind: "sealRun", ...given.sealed } }),
     ...(given.ensured !== undefined && { ensure: { kind: "ensure", ...given.ensured } }),
   };

@@ -79,7 +79,7 @@ export interface RegistryNeighbours {
   readonly unknown: readonly string[];
 }
 /** Which limit keeps a due run waiting. */
-export type RunSlotLimit = "global" | "registry";
+export type RunSlotLimit = "global" | "registry" | "target";
 
 /**
  * The answer to a `runSlot` query: a slot (held until the run's Job exists or the reconcile
@@ -104,9 +104,10 @@ export type Query =
   /**
    * A run is due: may it start now? Answered at once from the operator's own count of runs in
    * progress (its cache's run Jobs, plus runs being started), atomically, so that two workers
-   * never both take the last slot. `since` orders the waiting runs (oldest first).
+   * never both take the last slot. `target` is targetOf(spec.registry.url); `since` orders the
+   * waiting runs (oldest first).
    */
-  | { readonly kind: "runSlot"; readonly registry: string; readonly since: string }
+  | { readonly kind: "runSlot"; readonly target: string; readonly since: string }
   /** The registry answers `/v2/` and accepts the push credentials (the network half of preflight). */
   | {
       readonly kind: "checkRegistry";
@@ -182,7 +183,13 @@ export type Query =
 export type Answer =
   | { readonly kind: "runSlot"; readonly slot: RunSlot }
   | { readonly kind: "checkRegistry"; readonly result: RegistryCheck }
-  | { readonly kind: "verify"; readonly runId: string; readonly result: VerifyResult }
+  | {
+      readonly kind: "verify";
+      readonly runId: string;
+      readonly result: VerifyResult;
+      /** When the verification ended: a slow registry takes minutes, and the next look counts from its end. */
+      readonly completionTime: string;
+    }
   | { readonly kind: "readApplied"; readonly live: LiveState }
   | { readonly kind: "apply"; readonly outcome: ApplyOutcome }
   | { readonly kind: "deleteApplied"; readonly deleted: number; readonly errors: readonly string[] }

@@ -6,7 +6,7 @@ import type { V1ConfigMap, V1ContainerStatus, V1Job, V1Pod } from "@kubernetes/c
 import { describe, expect, it } from "vitest";
 import type { Run } from "../api/status.ts";
 import { RESULT_KEYS } from "../report/result.ts";
-import { finishRun, oomKills, podsOfJob } from "./runs.ts";
+import { finishRun, oomKills, podsOfJob, targetOf, targetRegistry } from "./runs.ts";
 
 const now = new Date("2026-11-27T12:00:00Z");
 const run: Run = {
@@ -100,6 +100,15 @@ function result(outcome: "success" | "crash", code: number): V1ConfigMap {
     },
   };
 }
+
+describe("targetOf and targetRegistry", () => {
+  it("key the run slots: the host in lower case, the path as it is, no trailing slash", () => {
+    expect(targetOf("Mirror.Example.com:8443/OCP/")).toBe("mirror.example.com:8443/OCP");
+    expect(targetOf("mirror.example.com:8443")).toBe("mirror.example.com:8443");
+    expect(targetOf("mirror.example.com:8443/")).toBe("mirror.example.com:8443");
+    expect(targetRegistry(targetOf("Mirror.Example.com:8443/ocp"))).toBe("mirror.example.com:8443");
+  });
+});
 
 describe("oomKills", () => {
   it("finds OOMKilled containers, init containers and restarted ones, with their memory limits", () => {

@@ -23,9 +23,19 @@ export function toDate(value: Date | string | undefined, fallback: Date): Date {
   return value === undefined ? fallback : new Date(value);
 }
 
-/** The registry a MirrorJob mirrors to, `host[:port]` of spec.registry.url: what its run slots count per. */
+/** The registry a MirrorJob mirrors to, `host[:port]` of spec.registry.url (of a target too). */
 export function targetRegistry(url: string): string {
   return url.split("/")[0] ?? url;
+}
+
+/**
+ * What a MirrorJob pushes into, spec.registry.url as one key for the run slots: the host in
+ * lower case (host names are not case-sensitive; repository paths are), no trailing "/".
+ */
+export function targetOf(url: string): string {
+  const trimmed = url.replace(/\/+$/, "");
+  const slash = trimmed.indexOf("/");
+  return slash < 0 ? trimmed.toLowerCase() : trimmed.slice(0, slash).toLowerCase() + trimmed.slice(slash);
 }
 
 export function jobFinished(job: V1Job): "Complete" | "Failed" | undefined {

@@ -166,6 +166,7 @@ describe("MirrorJobController.reconcile", () => {
         releasePayloadMissing: false,
         catalogsMissing: [],
       },
+      completionTime: "2026-11-27T12:00:00Z",
     });
     await expect(h.controller.reconcile("ns/mj")).rejects.toThrow(`more than ${String(MAX_QUERIES)} queries`);
     expect(h.shell.calls.filter((c) => c === "answer:verify")).toHaveLength(MAX_QUERIES);

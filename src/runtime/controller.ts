@@ -572,7 +572,7 @@ export class MirrorJobController {
         if (query.kind === "runSlot") {
           // Answered here, in the same step as the decision that asked: nothing runs between
           // the count and the taking of the slot.
-          const { slot, wake } = this.slots.acquire(item, query.registry, query.since);
+          const { slot, wake } = this.slots.acquire(item, query.target, query.since);
           slotTaken = slot.granted;
           for (const key of wake) this.queue.add(key);
           observed = withAnswer(observed, { kind: "runSlot", slot });

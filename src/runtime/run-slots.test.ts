@@ -79,10 +79,10 @@ function job(owner: string, finished = false): V1Job {
 const queued = (since: string): MirrorJobStatus => ({ queued: { trigger: "Created", since } });
 
 describe("RunSlots", () => {
-  function slots(maxRuns: number, maxRunsPerRegistry: number) {
+  function slots(maxRuns: number, maxRunsPerRegistry: number, maxRunsPerTarget = maxRunsPerRegistry) {
     const cache = new ControllerCache();
     let clock = 0;
-    const s = new RunSlots({ maxRuns, maxRunsPerRegistry }, cache, () => clock);
+    const s = new RunSlots({ maxRuns, maxRunsPerRegistry, maxRunsPerTarget }, cache, () => clock);
     return {
       cache,
       s,
@@ -114,6 +114,25 @@ describe("RunSlots", () => {
       limit: "global",
     });
     expect(s.counts()).toEqual({ inProgress: 3, waiting: 0 });
+  });
+
+  it("lets runs into one target take turns, while other paths of its registry have room", () => {
+    const { cache, s } = slots(10, 5, 1);
+    // Into A.Example.com/mirror: the same repositories as a.example.com/mirror (see targetOf).
+    cache.apply("mirrorJobs", "add", mirrorJob("one", "A.Example.com"));
+    cache.apply("jobs", "add", job("one"));
+    expect(s.acquire("ns/two", "a.example.com/mirror", "t").slot).toEqual({
+      granted: false,
+      limit: "target",
+      max: 1,
+      inProgress: 1,
+      ahead: 0,
+    });
+    expect(s.acquire("ns/three", "a.example.com/team", "t").slot).toEqual({ granted: true });
+    expect(s.acquire("ns/four", "a.example.com/mirror/team", "t").slot).toEqual({ granted: true });
+    // The run into the target ends: the next one goes.
+    cache.apply("jobs", "update", job("one", true));
+    expect(s.acquire("ns/two", "a.example.com/mirror", "t").slot).toEqual({ granted: true });
   });
 
   it("gives a slot back, and lets a run being started count by its Job once the cache has it", () => {
@@ -169,7 +188,7 @@ describe("MirrorJobController with run limits", () => {
       shell,
       now: () => now,
       workers: 4,
-      runLimits: { maxRuns, maxRunsPerRegistry: maxRuns },
+      runLimits: { maxRuns, maxRunsPerRegistry: maxRuns, maxRunsPerTarget: maxRuns },
       watch: (c, l) => {
         cache = c;
         listener = l;

@@ -1,12 +1,15 @@
 /**
- * The operator's limits on runs in progress: at most `maxRuns` at once, and at most
- * `maxRunsPerRegistry` pushing to one target registry (`host[:port]` of spec.registry.url).
- * A hundred runs pushing the same manifests into the same repositories at the same moment
- * make a registry answer DIGEST_INVALID and MANIFEST_BLOB_UNKNOWN; two cores run a few
+ * The operator's limits on runs in progress: at most `maxRuns` at once, at most
+ * `maxRunsPerRegistry` pushing to one target registry (`host[:port]` of spec.registry.url),
+ * and at most `maxRunsPerTarget` pushing into one target (the whole spec.registry.url: the same
+ * repositories). Runs pushing the same manifests into the same repositories at the same moment
+ * make a registry answer DIGEST_INVALID and MANIFEST_BLOB_UNKNOWN (a hundred runs did; two
+ * MirrorJobs sharing an image did too, on distribution's filesystem storage, which writes a
+ * repository's links in place), so by default such runs take turns; two cores run a few
  * oc-mirrors well and a hundred badly.
  *
  * What is counted: the run Jobs in the controller's cache that have not finished (each by its
- * MirrorJob, registry from that MirrorJob's spec), plus runs being started: a reconcile that is
+ * MirrorJob, target from that MirrorJob's spec), plus runs being started: a reconcile that is
  * granted a slot holds it until the cache shows its Job (or gives it back if it creates none),
  * so runs started a moment ago count before their Job's watch event arrives.
  *
@@ -15,14 +18,14 @@
  * share this one object in one thread.
  *
  * Fair order: due runs that wait carry `status.queued.since`; slots go to the oldest first
- * (then by namespace/name), per registry, so a full registry does not hold up runs to another.
+ * (then by namespace/name), per registry and target, so a full one does not hold up runs to another.
  * A run that is not among those the free slots go to waits, and the ones that are get woken
  * (`admissible`): when a run ends, its slot goes to the oldest waiting run.
  */
 import { KIND } from "../api/mirrorjob.ts";
 import { ownerName } from "../job/names.ts";
 import type { RunSlot, RunSlotLimit } from "../reconcile/protocol.ts";
-import { jobFinished, targetRegistry } from "../reconcile/runs.ts";
+import { jobFinished, targetOf, targetRegistry } from "../reconcile/runs.ts";
 import type { ControllerCache } from "./cache.ts";
 
 export interface RunLimits {
@@ -30,9 +33,11 @@ export interface RunLimits {
   readonly maxRuns: number;
   /** Runs in progress at once to one target registry. */
   readonly maxRunsPerRegistry: number;
+  /** Runs in progress at once into one target (spec.registry.url: the same repositories). */
+  readonly maxRunsPerTarget: number;
 }
 
-export const DEFAULT_RUN_LIMITS: RunLimits = { maxRuns: 10, maxRunsPerRegistry: 5 };
+export const DEFAULT_RUN_LIMITS: RunLimits = { maxRuns: 10, maxRunsPerRegistry: 5, maxRunsPerTarget: 1 };
 
 /**
  * How long a granted slot waits for its Job to appear in the cache before it no longer counts
@@ -42,14 +47,22 @@ const STARTING_TTL_MS = 60_000;
 
 interface Candidate {
   readonly key: string;
-  readonly registry: string;
+  /** targetOf(spec.registry.url). */
+  readonly target: string;
   readonly since: string;
 }
 
-/** The registry a MirrorJob in the cache mirrors to ("" when its spec has none). */
-function registryOfSpec(spec: unknown): string {
+/** The target a MirrorJob in the cache mirrors into ("" when its spec has none). */
+function targetOfSpec(spec: unknown): string {
   const url = (spec as { registry?: { url?: unknown } } | undefined)?.registry?.url;
-  return typeof url === "string" ? targetRegistry(url) : "";
+  return typeof url === "string" ? targetOf(url) : "";
+}
+
+/** Counts by key. */
+function tally(keys: Iterable<string>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
+  return counts;
 }
 
 export class RunSlots {
@@ -57,7 +70,7 @@ export class RunSlots {
   private readonly cache: ControllerCache;
   private readonly now: () => number;
   /** Runs being started, by MirrorJob key: granted a slot, their Job not yet in the cache. */
-  private readonly starting = new Map<string, { readonly registry: string; readonly at: number }>();
+  private readonly starting = new Map<string, { readonly target: string; readonly at: number }>();
 
   constructor(limits: RunLimits, cache: ControllerCache, now: () => number = () => performance.now()) {
     this.limits = limits;
@@ -66,8 +79,8 @@ export class RunSlots {
   }
 
   /**
-   * Runs in progress: MirrorJob key -> registry. A prune Job (oc-mirror delete) counts as one:
-   * it works on the same registry, and with the MirrorJob's workspace.
+   * Runs in progress: MirrorJob key -> target. A prune Job (oc-mirror delete) counts as one:
+   * it works on the same repositories, and with the MirrorJob's workspace.
    */
   private inProgress(): Map<string, string> {
     const running = new Map<string, string>();
@@ -76,12 +89,12 @@ export class RunSlots {
       const namespace = job.metadata?.namespace ?? "";
       const owner = ownerName(job, KIND);
       if (owner === undefined) continue;
-      running.set(`${namespace}/${owner}`, registryOfSpec(this.cache.mirrorJobs.get(namespace, owner)?.spec));
+      running.set(`${namespace}/${owner}`, targetOfSpec(this.cache.mirrorJobs.get(namespace, owner)?.spec));
     }
     const now = this.now();
-    for (const [key, { registry, at }] of this.starting) {
+    for (const [key, { target, at }] of this.starting) {
       if (now - at > STARTING_TTL_MS) this.starting.delete(key);
-      else if (!running.has(key)) running.set(key, registry);
+      else if (!running.has(key)) running.set(key, target);
     }
     return running;
   }
@@ -94,7 +107,7 @@ export class RunSlots {
       if (since === undefined || mj.metadata?.deletionTimestamp !== undefined) continue;
       const key = `${mj.metadata?.namespace ?? ""}/${mj.metadata?.name ?? ""}`;
       if (running.has(key) || key === self?.key) continue;
-      out.push({ key, registry: registryOfSpec(mj.spec), since });
+      out.push({ key, target: targetOfSpec(mj.spec), since });
     }
     if (self !== undefined) out.push(self);
     return out.sort((a, b) =>
@@ -110,31 +123,50 @@ export class RunSlots {
     running: ReadonlyMap<string, string>,
     candidates: readonly Candidate[],
   ): Map<string, RunSlot> {
-    let total = running.size;
-    const perRegistry = new Map<string, number>();
-    for (const registry of running.values()) perRegistry.set(registry, (perRegistry.get(registry) ?? 0) + 1);
+    const targets = [...running.values()];
+    // Runs in progress, in all, per registry and per target; and the candidates seen so far.
+    const busy = {
+      global: targets.length,
+      registry: tally(targets.map(targetRegistry)),
+      target: tally(targets),
+    };
+    const before = { global: 0, registry: new Map<string, number>(), target: new Map<string, number>() };
     const out = new Map<string, RunSlot>();
-    let ahead = 0;
-    const aheadPerRegistry = new Map<string, number>();
     for (const c of candidates) {
-      const onRegistry = perRegistry.get(c.registry) ?? 0;
-      if (total < this.limits.maxRuns && onRegistry < this.limits.maxRunsPerRegistry) {
+      const registry = targetRegistry(c.target);
+      const limits: readonly [RunSlotLimit, number, number, number][] = [
+        ["global", this.limits.maxRuns, busy.global, before.global],
+        [
+          "registry",
+          this.limits.maxRunsPerRegistry,
+          busy.registry.get(registry) ?? 0,
+          before.registry.get(registry) ?? 0,
+        ],
+        [
+          "target",
+          this.limits.maxRunsPerTarget,
+          busy.target.get(c.target) ?? 0,
+          before.target.get(c.target) ?? 0,
+        ],
+      ];
+      const reached = limits.find(([, max, inUse]) => inUse >= max);
+      if (reached === undefined) {
         out.set(c.key, { granted: true });
-        total++;
-        perRegistry.set(c.registry, onRegistry + 1);
+        busy.global++;
+        busy.registry.set(registry, (busy.registry.get(registry) ?? 0) + 1);
+        busy.target.set(c.target, (busy.target.get(c.target) ?? 0) + 1);
       } else {
-        const limit: RunSlotLimit = total >= this.limits.maxRuns ? "global" : "registry";
-        out.set(c.key, {
-          granted: false,
-          limit,
-          max: limit === "global" ? this.limits.maxRuns : this.limits.maxRunsPerRegistry,
-          inProgress:
-            limit === "global" ? running.size : [...running.values()].filter((r) => r === c.registry).length,
-          ahead: limit === "global" ? ahead : (aheadPerRegistry.get(c.registry) ?? 0),
-        });
+        const [limit, max, , ahead] = reached;
+        const inProgress =
+          limit === "global"
+            ? running.size
+            : targets.filter((t) => (limit === "target" ? t === c.target : targetRegistry(t) === registry))
+                .length;
+        out.set(c.key, { granted: false, limit, max, inProgress, ahead });
       }
-      ahead++;
-      aheadPerRegistry.set(c.registry, (aheadPerRegistry.get(c.registry) ?? 0) + 1);
+      before.global++;
+      before.registry.set(registry, (before.registry.get(registry) ?? 0) + 1);
+      before.target.set(c.target, (before.target.get(c.target) ?? 0) + 1);
     }
     return out;
   }
@@ -143,14 +175,14 @@ export class RunSlots {
    * A slot for the due run of `key`, taken at once if granted. `wake` names waiting runs that
    * are granted before this one: they should be reconciled now.
    */
-  acquire(key: string, registry: string, since: string): { slot: RunSlot; wake: string[] } {
+  acquire(key: string, target: string, since: string): { slot: RunSlot; wake: string[] } {
     if (this.starting.has(key)) return { slot: { granted: true }, wake: [] };
     const running = this.inProgress();
     if (running.has(key)) return { slot: { granted: true }, wake: [] };
-    const self: Candidate = { key, registry, since };
+    const self: Candidate = { key, target, since };
     const allocation = this.allocate(running, this.waiting(running, self));
     const slot = allocation.get(key) ?? { granted: true };
-    if (slot.granted) this.starting.set(key, { registry, at: this.now() });
+    if (slot.granted) this.starting.set(key, { target, at: this.now() });
     const wake = [...allocation].filter(([k, s]) => k !== key && s.granted).map(([k]) => k);
     return { slot, wake };
   }

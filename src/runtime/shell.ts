@@ -67,8 +67,10 @@ export class KubeShell implements Shell {
     switch (query.kind) {
       case "checkRegistry":
         return { kind: "checkRegistry", result: await this.checkRegistry(query) };
-      case "verify":
-        return { kind: "verify", runId: query.runId, result: await verifyRun(query) };
+      case "verify": {
+        const result = await verifyRun(query);
+        return { kind: "verify", runId: query.runId, result, completionTime: new Date().toISOString() };
+      }
       case "readApplied":
         return { kind: "readApplied", live: await this.applier.readLive(owner, query.kinds) };
       case "apply":

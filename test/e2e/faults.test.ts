@@ -133,9 +133,11 @@ async function startOperator(): Promise<ManagedProcess> {
       HUBMIRROR_HEALTH_PORT: String(operatorPort),
       HUBMIRROR_OPERATOR_IMAGE: "example.invalid/hub-mirror-operator:faults",
       HUBMIRROR_LOG_LEVEL: "debug",
-      // Every run of a test at once (the limits are tested by the scale smoke run).
+      // Every run of a test at once (the limits are tested by the scale smoke run; the pods
+      // here are stand-ins that push nothing, so runs into one target need not take turns).
       HUBMIRROR_MAX_RUNS: "50",
       HUBMIRROR_MAX_RUNS_PER_REGISTRY: "50",
+      HUBMIRROR_MAX_RUNS_PER_TARGET: "50",
     },
   });
   operator = proc;

@@ -60,9 +60,11 @@ export async function startOperator(
       workers: 2,
       // Every test file's operator serves all namespaces and counts every run Job of the shared
       // control plane against its limits: limits that tests in parallel never reach unless a
-      // test sets its own (the operator's defaults are 10 and 5).
+      // test sets its own (the operator's defaults are 10 and 5). Runs into one target take
+      // turns, as by default: real pushes of the same manifests into one repository race.
       maxRuns: 50,
       maxRunsPerRegistry: 50,
+      maxRunsPerTarget: 1,
       // No namespace may change the cluster unless a test says so (the apply tests do).
       applyNamespaces: [],
       watchNamespaces: [],

@@ -271,7 +271,9 @@ describe("stage verify", () => {
       releasePayloadMissing: false,
       catalogsMissing: [],
     };
-    const d = resolved(mj, { verify: { kind: "verify", runId: "r1", result } });
+    const d = resolved(mj, {
+      verify: { kind: "verify", runId: "r1", result, completionTime: now.toISOString() },
+    });
     expect(verify(d)).toBeUndefined();
     expect(d.status.lastRun?.verification).toMatchObject({ reason: "AllImagesPresent", checked: 1 });
     expect(d.status.lastSuccessfulRun?.verification?.reason).toBe("AllImagesPresent");
@@ -313,12 +315,18 @@ describe("stage verify", () => {
           catalogsMissing: [],
           firstError: { destination: "reg.example.com/mirror/a:1", kind: "server", message: "HTTP 503" },
         },
+        // A registry that does not answer at all takes the client's attempts and timeouts.
+        completionTime: new Date(now.getTime() + 120_000).toISOString(),
       },
     });
     expect(verify(answered)).toBeUndefined();
     expect(answered.status.lastRun?.verification?.reason).toBe("RegistryUnreachable");
     expect(answered.applyPhase).toBe("Verifying");
-    expect(answered.applyNext).toEqual(after(REVERIFY_MS));
+    // The minute counts from the end of the verification, not from the reconcile that asked.
+    expect(answered.status.lastRun?.verification?.completionTime).toBe(
+      new Date(now.getTime() + 120_000).toISOString(),
+    );
+    expect(answered.applyNext).toEqual(after(120_000 + REVERIFY_MS));
     // A minute after: verifies again.
     const again = verify(resolved(mirrorJob({}, { lastRun: unreachable(REVERIFY_MS) })));
     expect(again?.query).toMatchObject({ kind: "verify", runId: "r1" });
@@ -379,10 +387,10 @@ describe("stage start run", () => {
     expect(started.next).toEqual(after(RUN_POLL_MS));
     expect(started.events.map((e) => e.reason)).toEqual(["RunStarted"]);
   });
-  it("asks for a run slot first, for its registry, waiting since now", () => {
+  it("asks for a run slot first, for its target, waiting since now", () => {
     expect(startRun(due({}, {})).query).toEqual({
       kind: "runSlot",
-      registry: "reg.example.com",
+      target: "reg.example.com/mirror",
       since: now.toISOString(),
     });
   });
@@ -404,6 +412,21 @@ describe("stage start run", () => {
     expect(d.events.map((e) => [e.reason, e.note])).toEqual([
       ["RunQueued", `${reconciling?.message ?? ""}: 5 in progress, 3 waiting ahead of this one`],
     ]);
+  });
+  it("says when it waits for another run into the same repositories", () => {
+    const d = startRun(
+      due({
+        runSlot: {
+          kind: "runSlot",
+          slot: { granted: false, limit: "target", max: 1, inProgress: 1, ahead: 0 },
+        },
+      }),
+    );
+    expect(d.status.phase).toBe("Queued");
+    expect(d.status.conditions?.find((c) => c.type === "Reconciling")?.message).toBe(
+      "a run is due (Created) and waits for a run slot: at most 1 run at once into reg.example.com/mirror " +
+        "(HUBMIRROR_MAX_RUNS_PER_TARGET: runs that push into the same repositories take turns); the runs due first start first",
+    );
   });
   it("keeps its place while it waits: the stored since, the same message, no second Event", () => {
     const first = startRun(due(full));

@@ -1,6 +1,7 @@
 /**
  * Stage "start run": a run is due. It needs a run slot first (the `runSlot` query): the
- * operator limits the runs in progress, in all and per target registry, and a run that finds
+ * operator limits the runs in progress, in all, per target registry and per target (the same
+ * repositories), and a run that finds
  * no free slot waits (phase Queued, `status.queued`), the oldest first. Then the registry must
  * answer with the push credentials (the `checkRegistry` query: preflight's network half); the image set is adapted to the
  * MirrorJob's oc-mirror line (the review checklist and the adaptations are shown, never
@@ -20,7 +21,7 @@ import { specFieldOfRefusal } from "../../job/spec-fields.ts";
 import { adaptImageSet } from "../../ocmirror/lines.ts";
 import type { Draft } from "../draft.ts";
 import { after, BACKOFF, type Decision, type Refusal, type RunSlot } from "../protocol.ts";
-import { targetRegistry } from "../runs.ts";
+import { targetOf, targetRegistry } from "../runs.ts";
 import type { Trigger } from "../triggers.ts";
 import { preflightFailed } from "./failures.ts";
 import { RUN_POLL_MS } from "./follow-run.ts";
@@ -46,11 +47,14 @@ export const QUEUED_RECHECK_MS = 60_000;
 
 /** The decision of a due run that found no free slot: it waits, and says for what. */
 function waitForSlot(d: Draft, trigger: Trigger, since: string, slot: Exclude<RunSlot, { granted: true }>) {
-  const registry = targetRegistry(d.mj.spec.registry.url);
+  const url = d.mj.spec.registry.url;
+  const runs = `${String(slot.max)} run${slot.max === 1 ? "" : "s"}`;
   const limit =
     slot.limit === "global"
-      ? `at most ${String(slot.max)} runs at once (HUBMIRROR_MAX_RUNS)`
-      : `at most ${String(slot.max)} runs at once to ${registry} (HUBMIRROR_MAX_RUNS_PER_REGISTRY)`;
+      ? `at most ${runs} at once (HUBMIRROR_MAX_RUNS)`
+      : slot.limit === "registry"
+        ? `at most ${runs} at once to ${targetRegistry(url)} (HUBMIRROR_MAX_RUNS_PER_REGISTRY)`
+        : `at most ${runs} at once into ${targetOf(url)} (HUBMIRROR_MAX_RUNS_PER_TARGET: runs that push into the same repositories take turns)`;
   // Stable while it waits (no counts): a message that changed with every run elsewhere would
   // rewrite the status of every waiting MirrorJob.
   const message = `a run is due (${trigger.kind}) and waits for a run slot: ${limit}; the runs due first start first`;
@@ -80,7 +84,7 @@ export function startRun(d: Draft): Decision {
   const since = mj.status?.queued?.since ?? d.now.toISOString();
   const slot = observed.answers.runSlot?.slot;
   if (slot === undefined)
-    return d.decision({ query: { kind: "runSlot", registry: targetRegistry(spec.registry.url), since } });
+    return d.decision({ query: { kind: "runSlot", target: targetOf(spec.registry.url), since } });
   if (!slot.granted) return waitForSlot(d, due.trigger, since, slot);
 
   const check = observed.answers.checkRegistry?.result;

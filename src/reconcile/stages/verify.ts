@@ -76,7 +76,7 @@ export function verify(d: Draft): Decision | undefined {
       missing: r.missing,
       mismatched: r.mismatched,
       errors: r.errors,
-      completionTime: d.now.toISOString(),
+      completionTime: answer.completionTime,
     },
   };
   if (status.lastSuccessfulRun?.id === last.id) status.lastSuccessfulRun = status.lastRun;
