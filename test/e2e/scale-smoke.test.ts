@@ -1,7 +1,7 @@
 /**
  * A 50-object smoke run of the scale benchmark (bench/scale.ts, issue 16) with the operator's
- * default run limits (10 runs at once, 5 per registry): all 50 MirrorJobs target one registry,
- * so most of them wait in phase Queued, and every one must still end Succeeded with exactly one
+ * default run limits (10 runs at once, 5 per registry, 1 per target): all 50 MirrorJobs push
+ * into one target, so they take turns: most of them wait in phase Queued, and every one must still end Succeeded with exactly one
  * Job. It also checks what the benchmark measures that is not a timing: no request beyond
  * watches and Lease renewals while idle, no watch re-opened while idle, and a restart that
  * creates no Job. (Times are printed by the benchmark, never asserted.)
@@ -54,8 +54,8 @@ it("50 MirrorJobs on one registry with the default limits: queued, then all Succ
   const [result] = (JSON.parse(readFileSync(json, "utf8")) as { results: Result[] }).results;
   expect(result?.n).toBe(50);
   expect(result?.jobsPerMirrorJob).toEqual({ min: 1, max: 1 });
-  // With 5 runs per registry, most of the 50 had to wait, visibly (a few may find a slot that
-  // an ended run freed before they were first reconciled).
+  // One run at a time into the target: most of the 50 had to wait, visibly (a few may find a
+  // slot that an ended run freed before they were first reconciled).
   expect(result?.queuedSeen).toBeGreaterThanOrEqual(25);
   expect(result?.idle.nonWatchNonLeasePerMinute).toBe(0);
   expect(result?.idle.watchesOpened).toEqual({});
