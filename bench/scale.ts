@@ -8,6 +8,7 @@
  * reads it (devkit/pod-runner.ts). So the numbers measure the operator, not oc-mirror.
  *
  *   node bench/scale.ts [--sizes 100,1000] [--idle-seconds 300] [--entry dist|src] [--operator-env NAME=VALUE] [--write]
+ *   node bench/scale.ts --operator ../base/dist/src/cli/main.js --crds ../base/config/crd   # another build (a baseline), with its own CRDs
  *   npm run bench:scale            # builds dist/ first, then the full run, written into BENCHMARKS.md
  *
  * For each size N, on a fresh control plane and a fresh operator:
@@ -59,7 +60,7 @@ import { LABELS, MANAGER } from "../src/job/names.ts";
 import { RegistryClient } from "../src/registry/client.ts";
 import { pinnedVersion, repoRoot } from "../devkit/binaries.ts";
 import { startControlPlane, userKubeconfig, type ControlPlane } from "../devkit/control-plane.ts";
-import { installCrds } from "../devkit/crds.ts";
+import { installCrds, projectCrds } from "../devkit/crds.ts";
 import { buildImage, pushImage } from "../devkit/images.ts";
 import { startPodRunner, type PodRunner } from "../devkit/pod-runner.ts";
 import { freePort } from "../devkit/ports.ts";
@@ -73,6 +74,7 @@ const { values: args } = parseArgs({
     "idle-seconds": { type: "string", default: "300" },
     entry: { type: "string", default: "dist" },
     operator: { type: "string" },
+    crds: { type: "string" },
     "default-limits": { type: "boolean", default: false },
     workers: { type: "string" },
     "operator-env": { type: "string", multiple: true, default: [] },
@@ -338,7 +340,7 @@ async function runSize(n: number, root: string): Promise<SizeResult> {
   const registry: TestRegistry = await startRegistry(join(dir, "registry"));
   const kc = new KubeConfig();
   kc.loadFromFile(cp.kubeconfigFile);
-  await installCrds(kc);
+  await installCrds(kc, projectCrds(args.crds));
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const batch = kc.makeApiClient(BatchV1Api);

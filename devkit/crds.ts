@@ -13,8 +13,8 @@ import { parse } from "yaml";
 import { repoRoot } from "./binaries.ts";
 import { waitFor } from "./processes.ts";
 
-export function projectCrds(): V1CustomResourceDefinition[] {
-  const dir = join(repoRoot, "config", "crd");
+/** The CRDs in `dir`: this checkout's config/crd/, or another build's (a benchmark's baseline). */
+export function projectCrds(dir = join(repoRoot, "config", "crd")): V1CustomResourceDefinition[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith(".yaml"))
     .map((f) => parse(readFileSync(join(dir, f), "utf8")) as V1CustomResourceDefinition);
