@@ -46,21 +46,17 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
-  ListWatch,
   RbacAuthorizationV1Api,
-  Watch,
-  type KubernetesObject,
-  type V1Job,
 } from "@kubernetes/client-node";
 import { Agent, request } from "undici";
 import { stringify } from "yaml";
 import { GROUP, PLURAL, VERSION } from "../src/api/mirrorjob.ts";
-import type { MirrorJobStatus } from "../src/api/status.ts";
 import { LABELS, MANAGER } from "../src/job/names.ts";
 import { RegistryClient } from "../src/registry/client.ts";
 import { pinnedVersion, repoRoot } from "../devkit/binaries.ts";
 import { startControlPlane, userKubeconfig, type ControlPlane } from "../devkit/control-plane.ts";
 import { installCrds, projectCrds } from "../devkit/crds.ts";
+import { watchRuns } from "../devkit/run-watch.ts";
 import { buildImage, pushImage } from "../devkit/images.ts";
 import { startPodRunner, type PodRunner } from "../devkit/pod-runner.ts";
 import { freePort } from "../devkit/ports.ts";
@@ -462,51 +458,27 @@ async function runSize(n: number, root: string): Promise<SizeResult> {
     if (t === undefined) tracks.set(key, (t = { jobs: new Set(), queued: false }));
     return t;
   };
-  const mjWatch = new ListWatch<KubernetesObject & { status?: MirrorJobStatus }>(
-    `/apis/${GROUP}/${VERSION}/${PLURAL}`,
-    new Watch(kc),
-    async () =>
-      (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as {
-        items: (KubernetesObject & { status?: MirrorJobStatus })[];
-        metadata: { resourceVersion: string };
+  const runWatch = await watchRuns(
+    kc,
+    {
+      mirrorJob(key, mj) {
+        const t = track(key);
+        const phase: string | undefined = mj.status?.phase;
+        t.lastPhase = phase;
+        if (phase === "Queued") t.queued = true;
+        const ready = mj.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
+        if (phase === "Succeeded" && ready) t.readyAt ??= performance.now();
       },
-    false,
+      job(key, job) {
+        const t = track(key);
+        t.jobs.add(job.metadata?.name ?? "");
+        t.jobAt ??= performance.now();
+        if (job.status?.conditions?.some((c) => c.type === "Complete" && c.status === "True"))
+          t.completeAt ??= performance.now();
+      },
+    },
+    1000,
   );
-  const onMirrorJob = (mj: KubernetesObject & { status?: MirrorJobStatus }) => {
-    const t = track(`${mj.metadata?.namespace ?? ""}/${mj.metadata?.name ?? ""}`);
-    const phase: string | undefined = mj.status?.phase;
-    t.lastPhase = phase;
-    if (phase === "Queued") t.queued = true;
-    const ready = mj.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
-    if (phase === "Succeeded" && ready) t.readyAt ??= performance.now();
-  };
-  mjWatch.on("add", onMirrorJob);
-  mjWatch.on("update", onMirrorJob);
-  const jobWatch = new ListWatch<V1Job>(
-    "/apis/batch/v1/jobs",
-    new Watch(kc),
-    () => batch.listJobForAllNamespaces({ labelSelector: `${LABELS.managedBy}=${MANAGER}` }),
-    false,
-    `${LABELS.managedBy}=${MANAGER}`,
-  );
-  const onJob = (job: V1Job) => {
-    const owner = job.metadata?.ownerReferences?.find((o) => o.kind === "MirrorJob")?.name;
-    if (owner === undefined) return;
-    const t = track(`${job.metadata?.namespace ?? ""}/${owner}`);
-    t.jobs.add(job.metadata?.name ?? "");
-    t.jobAt ??= performance.now();
-    if (job.status?.conditions?.some((c) => c.type === "Complete" && c.status === "True"))
-      t.completeAt ??= performance.now();
-  };
-  jobWatch.on("add", onJob);
-  jobWatch.on("update", onJob);
-  let watching = true;
-  for (const w of [mjWatch, jobWatch])
-    w.on("error", () => {
-      if (watching) setTimeout(() => void w.start(), 1000);
-    });
-  await mjWatch.start();
-  await jobWatch.start();
 
   const runner: PodRunner = startPodRunner({
     kc,
@@ -652,9 +624,7 @@ async function runSize(n: number, root: string): Promise<SizeResult> {
   loadAt.end = load();
 
   await runner.stop();
-  watching = false;
-  await mjWatch.stop();
-  await jobWatch.stop();
+  await runWatch.stop();
   await op.process.stop();
   await admin.close();
   await registry.stop();

@@ -19,18 +19,15 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
-  ListWatch,
   PatchStrategy,
   setHeaderOptions,
-  Watch,
   type KubernetesObject,
-  type V1Job,
 } from "@kubernetes/client-node";
 import { request } from "undici";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { GROUP, PLURAL, VERSION } from "../../src/api/mirrorjob.ts";
 import type { MirrorJobStatus } from "../../src/api/status.ts";
-import { LABELS, MANAGER } from "../../src/job/names.ts";
+import { LABELS } from "../../src/job/names.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { DEFAULT_RETRY_POLICY } from "../../src/registry/http.ts";
 import { repoRoot } from "../../devkit/binaries.ts";
@@ -45,6 +42,7 @@ import { dockerConfigJson } from "../../devkit/source-inputs.ts";
 import { createCertificateAuthority } from "../../devkit/pki.ts";
 import { startFaultServer, type FaultServer } from "../harness/fault-server.ts";
 import { installOpenShiftStandIns } from "../../devkit/openshift.ts";
+import { watchRuns, type RunWatch } from "../../devkit/run-watch.ts";
 import { pullEntry } from "../../src/apply/pull-secret.ts";
 import { Applier } from "../../src/runtime/applier.ts";
 import { isStatus } from "../../src/runtime/kube-api.ts";
@@ -89,8 +87,7 @@ const gates = new Map<string, { open: () => void; opened: Promise<void> }>();
 /** MirrorJobs whose pod is running and waits at its gate. */
 const held = new Set<string>();
 const seen = new Map<string, Seen>();
-const watches: ListWatch<KubernetesObject>[] = [];
-let watching = true;
+let runWatch: RunWatch | undefined;
 
 function gate(name: string) {
   let open = () => {};
@@ -294,48 +291,17 @@ beforeAll(async () => {
   await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: OPERATOR_NAMESPACE } } });
 
   // This file's own view of MirrorJobs and run Jobs, across API server restarts.
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const batch = kc.makeApiClient(BatchV1Api);
-  const mjWatch = new ListWatch<MirrorJob>(
-    `/apis/${GROUP}/${VERSION}/${PLURAL}`,
-    new Watch(kc),
-    async () =>
-      (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as {
-        items: MirrorJob[];
-        metadata: { resourceVersion: string };
-      },
-    false,
-  );
-  const onMirrorJob = (mj: MirrorJob) => {
-    const s = track(`${mj.metadata?.namespace ?? ""}/${mj.metadata?.name ?? ""}`);
-    s.last = mj;
-    const phase = mj.status?.phase;
-    if (phase !== undefined && s.phases.at(-1) !== phase) s.phases.push(phase);
-  };
-  mjWatch.on("add", onMirrorJob);
-  mjWatch.on("update", onMirrorJob);
-  const jobWatch = new ListWatch<V1Job>(
-    "/apis/batch/v1/jobs",
-    new Watch(kc),
-    () => batch.listJobForAllNamespaces({ labelSelector: `${LABELS.managedBy}=${MANAGER}` }),
-    false,
-    `${LABELS.managedBy}=${MANAGER}`,
-  );
-  const onJob = (job: V1Job) => {
-    const owner = job.metadata?.ownerReferences?.find((o) => o.kind === "MirrorJob")?.name;
-    if (owner !== undefined)
-      track(`${job.metadata?.namespace ?? ""}/${owner}`).jobs.add(job.metadata?.name ?? "");
-  };
-  jobWatch.on("add", onJob);
-  jobWatch.on("update", onJob);
-  for (const w of [mjWatch, jobWatch] as ListWatch<KubernetesObject>[]) {
-    w.on("error", () => {
-      if (watching) setTimeout(() => void w.start().catch(() => undefined), 500);
-    });
-    watches.push(w);
-  }
-  await mjWatch.start();
-  await jobWatch.start();
+  runWatch = await watchRuns(kc, {
+    mirrorJob(key, mj) {
+      const s = track(key);
+      s.last = mj;
+      const phase = mj.status?.phase;
+      if (phase !== undefined && s.phases.at(-1) !== phase) s.phases.push(phase);
+    },
+    job(key, job) {
+      track(key).jobs.add(job.metadata?.name ?? "");
+    },
+  });
 
   runner = startPodRunner({
     kc,
@@ -367,8 +333,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  watching = false;
-  for (const w of watches) await w.stop();
+  await runWatch?.stop();
   await operator?.stop(10_000);
   await runner.stop();
   await fault.stop();
