@@ -20,8 +20,12 @@ import type { LiveObject, Plan } from "../apply/plan.ts";
 import { mergePullSecret, PULL_SECRET_KEY, type PullEntry } from "../apply/pull-secret.ts";
 import { apiMessage, FIELD_MANAGER, isStatus } from "./kube-api.ts";
 
-/** Conflicts on the pull secret are retried this often (another writer changed it meanwhile). */
-const PULL_SECRET_ATTEMPTS = 10;
+/**
+ * Conflicts on the pull secret (another writer changed it meanwhile) are retried for this long,
+ * and at most this often. Ten attempts were not enough against a writer in a tight loop on a
+ * loaded machine (test/e2e/faults.test.ts lost ten races in a row in 3.3 s).
+ */
+const PULL_SECRET_RETRY = { ms: 30_000, attempts: 100 };
 
 /**
  * The pause before the next attempt after a conflict on the pull secret: random up to
@@ -175,6 +179,7 @@ export class Applier {
    * between) read again and merge again, so their change is kept. True if written.
    */
   async mergePullSecret(pull: PullEntry): Promise<boolean> {
+    const deadline = performance.now() + PULL_SECRET_RETRY.ms;
     for (let attempt = 1; ; attempt++) {
       const secret = await this.core
         .readNamespacedSecret({ namespace: PULL_SECRET.namespace, name: PULL_SECRET.name })
@@ -204,7 +209,8 @@ export class Applier {
         });
         return true;
       } catch (err) {
-        if (!isStatus(err, 409) || attempt >= PULL_SECRET_ATTEMPTS) throw err;
+        if (!isStatus(err, 409) || attempt >= PULL_SECRET_RETRY.attempts || performance.now() >= deadline)
+          throw err;
         await sleep(conflictPauseMs(attempt));
       }
     }
