@@ -24,7 +24,7 @@
  */
 import { KIND } from "../api/mirrorjob.ts";
 import { ownerName } from "../job/names.ts";
-import type { RunSlot, RunSlotLimit } from "../reconcile/protocol.ts";
+import type { RunSlot } from "../reconcile/protocol.ts";
 import { jobFinished, targetOf, targetRegistry } from "../reconcile/runs.ts";
 import type { ControllerCache } from "./cache.ts";
 
@@ -117,56 +117,50 @@ export class RunSlots {
 
   /**
    * Hands the free slots to `candidates` in order. For each candidate: granted, or the limit
-   * that stopped it, with the runs in progress under it and the candidates granted before it.
+   * that stopped it, with the runs in progress under it and the candidates before it under it.
    */
   private allocate(
     running: ReadonlyMap<string, string>,
     candidates: readonly Candidate[],
   ): Map<string, RunSlot> {
     const targets = [...running.values()];
-    // Runs in progress, in all, per registry and per target; and the candidates seen so far.
-    const busy = {
-      global: targets.length,
-      registry: tally(targets.map(targetRegistry)),
-      target: tally(targets),
-    };
-    const before = { global: 0, registry: new Map<string, number>(), target: new Map<string, number>() };
+    // Each limit counts by its own key of a target: runs in progress, slots granted here, and
+    // the candidates seen so far.
+    const scopes = (
+      [
+        ["global", this.limits.maxRuns, () => ""],
+        ["registry", this.limits.maxRunsPerRegistry, targetRegistry],
+        ["target", this.limits.maxRunsPerTarget, (target: string) => target],
+      ] as const
+    ).map(([limit, max, keyOf]) => ({
+      limit,
+      max,
+      keyOf,
+      inProgress: tally(targets.map(keyOf)),
+      granted: new Map<string, number>(),
+      seen: new Map<string, number>(),
+    }));
+    const count = (counts: ReadonlyMap<string, number>, key: string) => counts.get(key) ?? 0;
     const out = new Map<string, RunSlot>();
     for (const c of candidates) {
-      const registry = targetRegistry(c.target);
-      const limits: readonly [RunSlotLimit, number, number, number][] = [
-        ["global", this.limits.maxRuns, busy.global, before.global],
-        [
-          "registry",
-          this.limits.maxRunsPerRegistry,
-          busy.registry.get(registry) ?? 0,
-          before.registry.get(registry) ?? 0,
-        ],
-        [
-          "target",
-          this.limits.maxRunsPerTarget,
-          busy.target.get(c.target) ?? 0,
-          before.target.get(c.target) ?? 0,
-        ],
-      ];
-      const reached = limits.find(([, max, inUse]) => inUse >= max);
+      const keyed = scopes.map((scope) => ({ scope, key: scope.keyOf(c.target) }));
+      const reached = keyed.find(
+        ({ scope, key }) => count(scope.inProgress, key) + count(scope.granted, key) >= scope.max,
+      );
       if (reached === undefined) {
         out.set(c.key, { granted: true });
-        busy.global++;
-        busy.registry.set(registry, (busy.registry.get(registry) ?? 0) + 1);
-        busy.target.set(c.target, (busy.target.get(c.target) ?? 0) + 1);
+        for (const { scope, key } of keyed) scope.granted.set(key, count(scope.granted, key) + 1);
       } else {
-        const [limit, max, , ahead] = reached;
-        const inProgress =
-          limit === "global"
-            ? running.size
-            : targets.filter((t) => (limit === "target" ? t === c.target : targetRegistry(t) === registry))
-                .length;
-        out.set(c.key, { granted: false, limit, max, inProgress, ahead });
+        const { scope, key } = reached;
+        out.set(c.key, {
+          granted: false,
+          limit: scope.limit,
+          max: scope.max,
+          inProgress: count(scope.inProgress, key),
+          ahead: count(scope.seen, key),
+        });
       }
-      before.global++;
-      before.registry.set(registry, (before.registry.get(registry) ?? 0) + 1);
-      before.target.set(c.target, (before.target.get(c.target) ?? 0) + 1);
+      for (const { scope, key } of keyed) scope.seen.set(key, count(scope.seen, key) + 1);
     }
     return out;
   }
